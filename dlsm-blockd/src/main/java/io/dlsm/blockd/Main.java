@@ -1,0 +1,2 @@
+package io.dlsm.blockd;
+public final class Main { public static void main(String[] a) {} }

@@ -1,0 +1,43 @@
+package io.dlsm.blockd.block;
+
+import java.io.Closeable;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.List;
+
+/**
+ * A byte-addressed store that can be exported over NBD: a local volume, or a migration sink.
+ * Callers validate ranges before calling; implementations may still fail with
+ * {@link BlockIoException} carrying the errno to report.
+ */
+public interface BlockDevice extends Closeable {
+    long size();
+
+    Capabilities capabilities();
+
+    /** Fills {@code dst} from its position to its limit with the bytes at {@code offset}. */
+    void read(long offset, ByteBuffer dst) throws IOException;
+
+    /** Writes {@code src}'s remaining bytes at {@code offset}; durable before return if fua. */
+    void write(long offset, ByteBuffer src, boolean fua) throws IOException;
+
+    /** Makes every completed write durable. */
+    void flush() throws IOException;
+
+    /** The range's content becomes unspecified and its space may be released. */
+    void trim(long offset, long length, boolean fua) throws IOException;
+
+    /**
+     * The range reads as zeroes afterwards. {@code mayPunch}: space may be released (no
+     * NBD_CMD_FLAG_NO_HOLE). {@code fastOnly}: fail with ENOTSUP instead of writing zeroes
+     * slowly (NBD_CMD_FLAG_FAST_ZERO).
+     */
+    void writeZeroes(long offset, long length, boolean mayPunch, boolean fastOnly, boolean fua)
+            throws IOException;
+
+    /**
+     * Allocation state from {@code offset}: contiguous extents, the first starting at offset,
+     * together covering at least one byte and at most up to {@code offset + length}.
+     */
+    List<Extent> blockStatus(long offset, long length) throws IOException;
+}
