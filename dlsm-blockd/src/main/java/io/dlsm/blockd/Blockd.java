@@ -1,0 +1,151 @@
+package io.dlsm.blockd;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.dlsm.blockd.api.BlockdApplication;
+import io.dlsm.blockd.api.Json;
+import io.dlsm.blockd.config.BlockdConfig;
+import io.dlsm.blockd.config.HostPort;
+import io.dlsm.blockd.nbd.BufferPool;
+import io.dlsm.blockd.nbd.server.ExportRegistry;
+import io.dlsm.blockd.nbd.server.NbdServer;
+import io.dlsm.blockd.posix.LibC;
+import io.dlsm.blockd.volume.VolumeStore;
+import java.io.Closeable;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Clock;
+import java.util.Optional;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.glassfish.grizzly.http.server.HttpServer;
+import org.glassfish.jersey.grizzly2.httpserver.GrizzlyHttpServerFactory;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One node daemon, assembled by plain constructors: the volume store, the NBD server over
+ * its exports, and the control API.
+ */
+public final class Blockd implements Closeable {
+    private static final Logger log = LoggerFactory.getLogger(Blockd.class);
+    private static final long BUFFER_CACHE_BYTES = 256L << 20;
+
+    private final BlockdConfig config;
+    private final ExportRegistry exports = new ExportRegistry();
+    private final ObjectMapper mapper = Json.newMapper();
+    private ExecutorService workers;
+    private FileChannel lockChannel;
+    private VolumeStore volumes;
+    private NbdServer nbd;
+    private HttpServer http;
+    private InetSocketAddress nbdAddress;
+    private InetSocketAddress apiAddress;
+
+    public Blockd(BlockdConfig config) {
+        this.config = config;
+    }
+
+    public void start() throws IOException {
+        Files.createDirectories(config.dataDir());
+        lockDataDir();
+        Optional<String> token = readToken();
+        volumes = new VolumeStore(config.dataDir(), LibC.INSTANCE, exports, mapper, Clock.systemUTC());
+        volumes.open();
+        workers = newWorkerPool(config.ioThreads());
+        nbd = new NbdServer(exports, workers, new BufferPool(BUFFER_CACHE_BYTES), config.maxConnections());
+        nbdAddress = nbd.start(config.nbdListen().toSocketAddress());
+        HostPort api = config.apiListen();
+        http = GrizzlyHttpServerFactory.createHttpServer(
+                URI.create("http://" + api + "/"), new BlockdApplication(volumes, mapper, token), false);
+        http.start();
+        int apiPort = http.getListeners().iterator().next().getPort();
+        apiAddress = new InetSocketAddress(api.host(), apiPort);
+        log.info("control API listening on {}", apiAddress);
+    }
+
+    public InetSocketAddress nbdAddress() {
+        return nbdAddress;
+    }
+
+    public InetSocketAddress apiAddress() {
+        return apiAddress;
+    }
+
+    public VolumeStore volumes() {
+        return volumes;
+    }
+
+    public ExportRegistry exports() {
+        return exports;
+    }
+
+    private void lockDataDir() throws IOException {
+        Path lockFile = config.dataDir().resolve(".lock");
+        lockChannel = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+        FileLock lock = lockChannel.tryLock();
+        if (lock == null) {
+            lockChannel.close();
+            throw new IOException("data directory " + config.dataDir()
+                    + " is in use by another blockd; give each daemon its own --data-dir");
+        }
+    }
+
+    private Optional<String> readToken() throws IOException {
+        if (config.tokenFile().isEmpty()) {
+            log.warn("no --token-file: the control API accepts unauthenticated calls; "
+                    + "bind --api-listen to loopback only");
+            return Optional.empty();
+        }
+        String token = Files.readString(config.tokenFile().get(), StandardCharsets.UTF_8).strip();
+        if (token.isEmpty()) {
+            throw new IOException("token file " + config.tokenFile().get() + " is empty");
+        }
+        return Optional.of(token);
+    }
+
+    private static ExecutorService newWorkerPool(int threads) {
+        AtomicInteger n = new AtomicInteger();
+        ThreadPoolExecutor pool = new ThreadPoolExecutor(threads, threads, 60, TimeUnit.SECONDS,
+                new LinkedBlockingQueue<>(), r -> {
+                    Thread t = new Thread(r, "nbd-io-" + n.incrementAndGet());
+                    t.setDaemon(true);
+                    return t;
+                });
+        pool.prestartAllCoreThreads();
+        return pool;
+    }
+
+    @Override
+    public void close() throws IOException {
+        if (http != null) {
+            http.shutdownNow();
+        }
+        if (nbd != null) {
+            nbd.close();
+        }
+        if (workers != null) {
+            workers.shutdown();
+            try {
+                workers.awaitTermination(10, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        if (volumes != null) {
+            volumes.close();
+        }
+        if (lockChannel != null) {
+            lockChannel.close();
+        }
+    }
+}

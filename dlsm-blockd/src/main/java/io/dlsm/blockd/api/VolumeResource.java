@@ -1,0 +1,83 @@
+package io.dlsm.blockd.api;
+
+import io.dlsm.blockd.volume.Volume;
+import io.dlsm.blockd.volume.VolumeException;
+import io.dlsm.blockd.volume.VolumeStore;
+import jakarta.ws.rs.Consumes;
+import jakarta.ws.rs.DELETE;
+import jakarta.ws.rs.GET;
+import jakarta.ws.rs.POST;
+import jakarta.ws.rs.PUT;
+import jakarta.ws.rs.Path;
+import jakarta.ws.rs.PathParam;
+import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.Response;
+import java.net.URI;
+import java.util.List;
+
+/** Volumes of this node: sparse files exported over NBD under their own name. */
+@Path("/v1/volumes")
+@Produces(MediaType.APPLICATION_JSON)
+@Consumes(MediaType.APPLICATION_JSON)
+public final class VolumeResource {
+    private final VolumeStore store;
+
+    public VolumeResource(VolumeStore store) {
+        this.store = store;
+    }
+
+    @POST
+    public Response create(VolumeRequests.Create body) {
+        requireBody(body);
+        if (body.sizeBytes() == null) {
+            throw VolumeException.invalid("sizeBytes", "sizeBytes is required");
+        }
+        Volume v = store.create(body.name(), body.sizeBytes(), Boolean.TRUE.equals(body.readOnly()));
+        return Response.created(URI.create("/v1/volumes/" + v.name())).entity(v).build();
+    }
+
+    @GET
+    public List<Volume> list() {
+        return store.list();
+    }
+
+    @GET
+    @Path("{name}")
+    public Volume get(@PathParam("name") String name) {
+        return store.get(name);
+    }
+
+    @PUT
+    @Path("{name}/size")
+    public Volume resize(@PathParam("name") String name, VolumeRequests.Resize body) {
+        requireBody(body);
+        if (body.sizeBytes() == null) {
+            throw VolumeException.invalid("sizeBytes", "sizeBytes is required");
+        }
+        return store.resize(name, body.sizeBytes());
+    }
+
+    @PUT
+    @Path("{name}/access")
+    public Volume access(@PathParam("name") String name, VolumeRequests.Access body) {
+        requireBody(body);
+        if (body.readOnly() == null) {
+            throw VolumeException.invalid("readOnly", "readOnly is required");
+        }
+        return store.setReadOnly(name, body.readOnly());
+    }
+
+    @DELETE
+    @Path("{name}")
+    public Response delete(@PathParam("name") String name) {
+        store.delete(name);
+        return Response.noContent().build();
+    }
+
+    private static void requireBody(Object body) {
+        if (body == null) {
+            throw VolumeException.invalid("body", "a JSON request body is required");
+        }
+    }
+}

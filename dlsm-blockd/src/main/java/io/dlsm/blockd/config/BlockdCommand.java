@@ -1,0 +1,88 @@
+package io.dlsm.blockd.config;
+
+import java.nio.file.Path;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import java.util.function.Function;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * blockd's command line. A config file ({@code --config FILE}, Java properties whose keys are
+ * the long option names without dashes, e.g. {@code nbd-listen=0.0.0.0:10809}) supplies
+ * defaults; flags on the command line win over it.
+ */
+@Command(name = "dlsm-blockd", mixinStandardHelpOptions = true, version = "dlsm-blockd 0.1.0",
+        description = "DLSM node daemon: serves this node's volumes over NBD and runs migration sinks.",
+        sortOptions = false)
+public final class BlockdCommand implements Callable<Integer> {
+    @Option(names = "--config", paramLabel = "FILE",
+            description = "Properties file with defaults for every option below (key = option name without dashes).")
+    Path config;
+
+    @Option(names = "--data-dir", paramLabel = "DIR", defaultValue = "/var/lib/dlsm/blockd",
+            description = "Where volumes and state live (default: ${DEFAULT-VALUE}).")
+    Path dataDir;
+
+    @Option(names = "--nbd-listen", paramLabel = "HOST:PORT", defaultValue = "127.0.0.1:10809",
+            description = "NBD server address; port 0 picks a free port (default: ${DEFAULT-VALUE}).")
+    String nbdListen;
+
+    @Option(names = "--api-listen", paramLabel = "HOST:PORT", defaultValue = "127.0.0.1:7810",
+            description = "Control API address; port 0 picks a free port (default: ${DEFAULT-VALUE}).")
+    String apiListen;
+
+    @Option(names = "--io-threads", paramLabel = "N", defaultValue = "8",
+            description = "Worker threads executing NBD requests (default: ${DEFAULT-VALUE}).")
+    int ioThreads;
+
+    @Option(names = "--max-connections", paramLabel = "N", defaultValue = "256",
+            description = "NBD connections accepted at once (default: ${DEFAULT-VALUE}).")
+    int maxConnections;
+
+    @Option(names = "--token-file", paramLabel = "FILE",
+            description = "File holding the bearer token every control API call must carry.")
+    Path tokenFile;
+
+    private final Function<BlockdConfig, Integer> daemon;
+
+    public BlockdCommand(Function<BlockdConfig, Integer> daemon) {
+        this.daemon = daemon;
+    }
+
+    @Override
+    public Integer call() {
+        if (ioThreads < 1 || maxConnections < 1) {
+            throw new CommandLine.ParameterException(new CommandLine(this),
+                    "--io-threads and --max-connections must be at least 1");
+        }
+        return daemon.apply(toConfig());
+    }
+
+    BlockdConfig toConfig() {
+        return new BlockdConfig(dataDir, HostPort.parse(nbdListen), HostPort.parse(apiListen), ioThreads,
+                maxConnections, Optional.ofNullable(tokenFile));
+    }
+
+    /** Parses and runs; returns the process exit code. */
+    public static int run(Function<BlockdConfig, Integer> daemon, String... args) {
+        CommandLine cl = new CommandLine(new BlockdCommand(daemon));
+        configFile(args).ifPresent(f -> cl.setDefaultValueProvider(
+                new CommandLine.PropertiesDefaultProvider(f.toFile())));
+        return cl.execute(args);
+    }
+
+    /** The config file must be known before parsing, since it supplies the defaults. */
+    static Optional<Path> configFile(String[] args) {
+        for (int i = 0; i < args.length; i++) {
+            if (args[i].equals("--config") && i + 1 < args.length) {
+                return Optional.of(Path.of(args[i + 1]));
+            }
+            if (args[i].startsWith("--config=")) {
+                return Optional.of(Path.of(args[i].substring("--config=".length())));
+            }
+        }
+        return Optional.empty();
+    }
+}

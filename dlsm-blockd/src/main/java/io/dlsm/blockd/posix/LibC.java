@@ -1,0 +1,32 @@
+package io.dlsm.blockd.posix;
+
+import com.sun.jna.LastErrorException;
+import com.sun.jna.Library;
+import com.sun.jna.Native;
+
+/**
+ * The few libc calls the JDK does not expose: SEEK_DATA/SEEK_HOLE for block status and
+ * fallocate for punching holes and zeroing ranges without writing zeroes.
+ */
+public interface LibC extends Library {
+    LibC INSTANCE = Native.load("c", LibC.class);
+
+    int O_RDWR = 2;
+    int O_CLOEXEC = 0x80000;
+    int SEEK_DATA = 3;
+    int SEEK_HOLE = 4;
+    int FALLOC_FL_KEEP_SIZE = 0x01;
+    int FALLOC_FL_PUNCH_HOLE = 0x02;
+    int FALLOC_FL_ZERO_RANGE = 0x10;
+    int ENXIO = 6;
+    int EOPNOTSUPP = 95;
+    int ENOSPC = 28;
+
+    int open(String path, int flags) throws LastErrorException;
+
+    int close(int fd) throws LastErrorException;
+
+    long lseek(int fd, long offset, int whence) throws LastErrorException;
+
+    int fallocate(int fd, int mode, long offset, long length) throws LastErrorException;
+}

@@ -1,0 +1,121 @@
+package io.dlsm.blockd.posix;
+
+import com.sun.jna.LastErrorException;
+import io.dlsm.blockd.block.Extent;
+import java.io.Closeable;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A second descriptor on a volume file for the operations that work on the inode rather
+ * than on bytes: allocation queries and hole punching. A separate descriptor is safe because
+ * SEEK_DATA/SEEK_HOLE and fallocate act on the file, not on the descriptor's position.
+ */
+public final class SparseFile implements Closeable {
+    private final LibC libc;
+    private final Path path;
+    private final int fd;
+
+    public SparseFile(LibC libc, Path path) throws IOException {
+        this.libc = libc;
+        this.path = path;
+        try {
+            this.fd = libc.open(path.toString(), LibC.O_RDWR | LibC.O_CLOEXEC);
+        } catch (LastErrorException e) {
+            throw new IOException("cannot open " + path + ": errno " + e.getErrorCode(), e);
+        }
+    }
+
+    /** Outcome of a fallocate request the filesystem may not support. */
+    public enum Result { DONE, UNSUPPORTED }
+
+    public Result punchHole(long offset, long length) throws IOException {
+        return fallocate(LibC.FALLOC_FL_PUNCH_HOLE | LibC.FALLOC_FL_KEEP_SIZE, offset, length);
+    }
+
+    public Result zeroRange(long offset, long length) throws IOException {
+        return fallocate(LibC.FALLOC_FL_ZERO_RANGE | LibC.FALLOC_FL_KEEP_SIZE, offset, length);
+    }
+
+    private Result fallocate(int mode, long offset, long length) throws IOException {
+        try {
+            libc.fallocate(fd, mode, offset, length);
+            return Result.DONE;
+        } catch (LastErrorException e) {
+            if (e.getErrorCode() == LibC.EOPNOTSUPP) {
+                return Result.UNSUPPORTED;
+            }
+            if (e.getErrorCode() == LibC.ENOSPC) {
+                throw new IOException("no space left for " + path);
+            }
+            throw new IOException("fallocate(" + mode + ") on " + path + " failed: errno "
+                    + e.getErrorCode(), e);
+        }
+    }
+
+    /**
+     * Data and hole extents of [offset, end), end &lt;= file size, at most {@code maxExtents}
+     * of them; the last one may stop short of {@code end}.
+     */
+    public List<Extent> extents(long offset, long end, int maxExtents) throws IOException {
+        List<Extent> out = new ArrayList<>();
+        long pos = offset;
+        while (pos < end && out.size() < maxExtents) {
+            long data = seek(pos, LibC.SEEK_DATA);
+            if (data < 0 || data >= end) {
+                out.add(Extent.hole(pos, end - pos));
+                break;
+            }
+            if (data > pos) {
+                out.add(Extent.hole(pos, data - pos));
+                pos = data;
+                continue;
+            }
+            long hole = seek(pos, LibC.SEEK_HOLE);
+            long stop = hole < 0 ? end : Math.min(hole, end);
+            out.add(Extent.data(pos, stop - pos));
+            pos = stop;
+        }
+        return out;
+    }
+
+    /** Total length of the data extents of [0, end). */
+    public long dataBytes(long end) throws IOException {
+        long total = 0;
+        long pos = 0;
+        while (pos < end) {
+            long data = seek(pos, LibC.SEEK_DATA);
+            if (data < 0 || data >= end) {
+                break;
+            }
+            long hole = seek(data, LibC.SEEK_HOLE);
+            long stop = hole < 0 ? end : Math.min(hole, end);
+            total += stop - data;
+            pos = stop;
+        }
+        return total;
+    }
+
+    /** -1 when there is no data at or after pos (ENXIO). */
+    private long seek(long pos, int whence) throws IOException {
+        try {
+            return libc.lseek(fd, pos, whence);
+        } catch (LastErrorException e) {
+            if (e.getErrorCode() == LibC.ENXIO) {
+                return -1;
+            }
+            throw new IOException("lseek on " + path + " failed: errno " + e.getErrorCode(), e);
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        try {
+            libc.close(fd);
+        } catch (LastErrorException e) {
+            throw new IOException("close " + path + ": errno " + e.getErrorCode(), e);
+        }
+    }
+}

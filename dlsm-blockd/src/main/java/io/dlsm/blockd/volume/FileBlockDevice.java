@@ -1,0 +1,165 @@
+package io.dlsm.blockd.volume;
+
+import io.dlsm.blockd.block.BlockDevice;
+import io.dlsm.blockd.block.BlockIoException;
+import io.dlsm.blockd.block.Capabilities;
+import io.dlsm.blockd.block.Errno;
+import io.dlsm.blockd.block.Extent;
+import io.dlsm.blockd.posix.LibC;
+import io.dlsm.blockd.posix.SparseFile;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.List;
+
+/**
+ * A volume stored as a sparse file. Data goes through the page cache; FUA and FLUSH are
+ * fdatasync, so an acknowledged durable write survives a crash of the daemon or the host.
+ */
+public final class FileBlockDevice implements BlockDevice {
+    /** Extents per block-status answer: enough for clients, bounded for hostile ranges. */
+    static final int MAX_EXTENTS = 1024;
+    private static final int ZERO_CHUNK = 1 << 20;
+
+    private final Path path;
+    private final FileChannel channel;
+    private final SparseFile sparse;
+    private volatile long size;
+
+    private FileBlockDevice(Path path, FileChannel channel, SparseFile sparse, long size) {
+        this.path = path;
+        this.channel = channel;
+        this.sparse = sparse;
+        this.size = size;
+    }
+
+    public static FileBlockDevice open(LibC libc, Path path) throws IOException {
+        FileChannel ch = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE);
+        try {
+            return new FileBlockDevice(path, ch, new SparseFile(libc, path), ch.size());
+        } catch (IOException | RuntimeException e) {
+            ch.close();
+            throw e;
+        }
+    }
+
+    public Path path() {
+        return path;
+    }
+
+    @Override
+    public long size() {
+        return size;
+    }
+
+    /** Grows or shrinks the file; the new tail reads as zeroes and takes no space. */
+    public void resize(long newSize) throws IOException {
+        if (newSize < size) {
+            channel.truncate(newSize);
+        } else if (newSize > size) {
+            try (var raf = new java.io.RandomAccessFile(path.toFile(), "rw")) {
+                raf.setLength(newSize);
+            }
+        }
+        channel.force(true);
+        size = newSize;
+    }
+
+    @Override
+    public Capabilities capabilities() {
+        return new Capabilities(false, true, true, true, true, true, true, true);
+    }
+
+    @Override
+    public void read(long offset, ByteBuffer dst) throws IOException {
+        long pos = offset;
+        while (dst.hasRemaining()) {
+            int n = channel.read(dst, pos);
+            if (n < 0) {
+                // Past the file's end (a concurrent shrink): unwritten space reads as zeroes.
+                while (dst.hasRemaining()) {
+                    dst.put((byte) 0);
+                }
+                return;
+            }
+            pos += n;
+        }
+    }
+
+    @Override
+    public void write(long offset, ByteBuffer src, boolean fua) throws IOException {
+        long pos = offset;
+        while (src.hasRemaining()) {
+            pos += channel.write(src, pos);
+        }
+        if (fua) {
+            flush();
+        }
+    }
+
+    @Override
+    public void flush() throws IOException {
+        channel.force(false);
+    }
+
+    @Override
+    public void trim(long offset, long length, boolean fua) throws IOException {
+        // Trim is advisory: where holes cannot be punched the data simply stays.
+        sparse.punchHole(offset, length);
+        if (fua) {
+            flush();
+        }
+    }
+
+    @Override
+    public void writeZeroes(long offset, long length, boolean mayPunch, boolean fastOnly, boolean fua)
+            throws IOException {
+        boolean done = mayPunch && sparse.punchHole(offset, length) == SparseFile.Result.DONE;
+        if (!done) {
+            done = sparse.zeroRange(offset, length) == SparseFile.Result.DONE;
+        }
+        if (!done) {
+            if (fastOnly) {
+                throw new BlockIoException(Errno.ENOTSUP,
+                        "the filesystem under " + path + " cannot zero without writing");
+            }
+            writeZeroBuffers(offset, length);
+        }
+        if (fua) {
+            flush();
+        }
+    }
+
+    private void writeZeroBuffers(long offset, long length) throws IOException {
+        ByteBuffer zeroes = ByteBuffer.allocate((int) Math.min(ZERO_CHUNK, length));
+        long pos = offset;
+        long end = offset + length;
+        while (pos < end) {
+            zeroes.clear().limit((int) Math.min(zeroes.capacity(), end - pos));
+            write(pos, zeroes, false);
+            pos += zeroes.limit();
+        }
+    }
+
+    @Override
+    public List<Extent> blockStatus(long offset, long length) throws IOException {
+        long end = Math.min(size, offset + length);
+        return sparse.extents(offset, end, MAX_EXTENTS);
+    }
+
+    /** Bytes that hold data (not holes), from the filesystem's allocation map. */
+    public long allocatedBytes() throws IOException {
+        return sparse.dataBytes(size);
+    }
+
+    @Override
+    public void close() throws IOException {
+        try {
+            channel.close();
+        } finally {
+            sparse.close();
+        }
+    }
+}

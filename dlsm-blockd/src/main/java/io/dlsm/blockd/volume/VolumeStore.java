@@ -1,0 +1,243 @@
+package io.dlsm.blockd.volume;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.dlsm.blockd.nbd.server.Export;
+import io.dlsm.blockd.nbd.server.ExportRegistry;
+import io.dlsm.blockd.posix.LibC;
+import io.dlsm.blockd.state.AtomicFile;
+import java.io.Closeable;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Volumes as sparse files under {@code <data-dir>/volumes}: {@code NAME.img} holds the data,
+ * {@code NAME.json} the record. The record is written last on create and removed first on
+ * delete, so a crash in between leaves only a data file nobody was told about, which the next
+ * start removes.
+ */
+public final class VolumeStore implements Closeable {
+    private static final Logger log = LoggerFactory.getLogger(VolumeStore.class);
+    /** Kernel nbd and most hypervisors want whole 512-byte sectors. */
+    public static final long SIZE_ALIGNMENT = 512;
+    public static final long MAX_SIZE = 1L << 50;
+
+    private final Path dir;
+    private final LibC libc;
+    private final ExportRegistry exports;
+    private final ObjectMapper json;
+    private final Clock clock;
+    private final Map<String, Entry> volumes = new TreeMap<>();
+
+    private record Entry(VolumeRecord record, FileBlockDevice device, Export export) {
+    }
+
+    public VolumeStore(Path dataDir, LibC libc, ExportRegistry exports, ObjectMapper json, Clock clock) {
+        this.dir = dataDir.resolve("volumes");
+        this.libc = libc;
+        this.exports = exports;
+        this.json = json;
+        this.clock = clock;
+    }
+
+    /** Loads every volume recorded on disk and exports it. */
+    public synchronized void open() throws IOException {
+        Files.createDirectories(dir);
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir, "*.json")) {
+            for (Path meta : ds) {
+                VolumeRecord rec = json.readValue(meta.toFile(), VolumeRecord.class);
+                Path img = dataFile(rec.name());
+                if (!Files.exists(img)) {
+                    log.error("volume {} is recorded in {} but its data file {} is missing; not exported",
+                            rec.name(), meta, img);
+                    continue;
+                }
+                FileBlockDevice dev = FileBlockDevice.open(libc, img);
+                Export export = new Export(rec.name(), dev, rec.readOnly());
+                exports.register(export);
+                volumes.put(rec.name(), new Entry(rec, dev, export));
+            }
+        }
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir, "*.img")) {
+            for (Path img : ds) {
+                String name = img.getFileName().toString().replaceFirst("\\.img$", "");
+                if (!volumes.containsKey(name) && !Files.exists(metaFile(name))) {
+                    log.warn("removing {}: left by a create that did not complete", img);
+                    Files.delete(img);
+                }
+            }
+        }
+        log.info("{} volumes loaded from {}", volumes.size(), dir);
+    }
+
+    public synchronized Volume create(String name, long sizeBytes, boolean readOnly) {
+        VolumeName.require("name", name);
+        requireSize("sizeBytes", sizeBytes);
+        if (volumes.containsKey(name) || exports.lookup(name).isPresent()) {
+            throw new VolumeException(VolumeException.Kind.ALREADY_EXISTS,
+                    "volume '" + name + "' already exists on this node", Map.of("volume", name));
+        }
+        VolumeRecord rec = new VolumeRecord(name, sizeBytes, readOnly, clock.instant());
+        Path img = dataFile(name);
+        try {
+            try (RandomAccessFile raf = new RandomAccessFile(img.toFile(), "rw")) {
+                raf.setLength(sizeBytes);
+                raf.getFD().sync();
+            }
+            AtomicFile.write(metaFile(name), json.writeValueAsBytes(rec));
+            FileBlockDevice dev = FileBlockDevice.open(libc, img);
+            Export export = new Export(name, dev, readOnly);
+            exports.register(export);
+            volumes.put(name, new Entry(rec, dev, export));
+        } catch (IOException e) {
+            deleteQuietly(metaFile(name));
+            deleteQuietly(img);
+            throw storageFailure("create volume '" + name + "'", e);
+        }
+        log.info("created volume {} ({} bytes)", name, sizeBytes);
+        return view(volumes.get(name));
+    }
+
+    public synchronized List<Volume> list() {
+        List<Volume> out = new ArrayList<>();
+        for (Entry e : volumes.values()) {
+            out.add(view(e));
+        }
+        return out;
+    }
+
+    public synchronized Volume get(String name) {
+        return view(entry(name));
+    }
+
+    /** Volumes only grow: shrinking would silently destroy the data past the new end. */
+    public synchronized Volume resize(String name, long sizeBytes) {
+        Entry e = entry(name);
+        requireSize("sizeBytes", sizeBytes);
+        if (sizeBytes < e.record().sizeBytes()) {
+            throw new VolumeException(VolumeException.Kind.CONFLICT, "volume '" + name + "' is "
+                    + e.record().sizeBytes() + " bytes; shrinking to " + sizeBytes
+                    + " would destroy data and is not supported", Map.of("volume", name, "field", "sizeBytes"));
+        }
+        VolumeRecord rec = e.record().withSize(sizeBytes);
+        try {
+            e.device().resize(sizeBytes);
+            AtomicFile.write(metaFile(name), json.writeValueAsBytes(rec));
+        } catch (IOException ex) {
+            throw storageFailure("resize volume '" + name + "'", ex);
+        }
+        volumes.put(name, new Entry(rec, e.device(), e.export()));
+        log.info("resized volume {} to {} bytes", name, sizeBytes);
+        return view(volumes.get(name));
+    }
+
+    public synchronized Volume setReadOnly(String name, boolean readOnly) {
+        Entry e = entry(name);
+        VolumeRecord rec = e.record().withReadOnly(readOnly);
+        try {
+            AtomicFile.write(metaFile(name), json.writeValueAsBytes(rec));
+        } catch (IOException ex) {
+            throw storageFailure("change access of volume '" + name + "'", ex);
+        }
+        e.export().setReadOnly(readOnly);
+        volumes.put(name, new Entry(rec, e.device(), e.export()));
+        return view(volumes.get(name));
+    }
+
+    /** Refused while NBD clients are connected: deleting a disk in use loses a VM's data. */
+    public synchronized void delete(String name) {
+        Entry e = entry(name);
+        int clients = e.export().connectionCount();
+        if (clients > 0) {
+            throw new VolumeException(VolumeException.Kind.CONFLICT, "volume '" + name + "' has " + clients
+                    + " NBD connection(s); disconnect them before deleting", Map.of("volume", name,
+                    "connections", clients));
+        }
+        try {
+            AtomicFile.delete(metaFile(name));
+            exports.withdraw(name);
+            e.device().close();
+            AtomicFile.delete(dataFile(name));
+        } catch (IOException ex) {
+            throw storageFailure("delete volume '" + name + "'", ex);
+        }
+        volumes.remove(name);
+        log.info("deleted volume {}", name);
+    }
+
+    /** The device of a volume, for other engines of this node (migration sources). */
+    public synchronized FileBlockDevice device(String name) {
+        return entry(name).device();
+    }
+
+    public synchronized Export export(String name) {
+        return entry(name).export();
+    }
+
+    private Entry entry(String name) {
+        VolumeName.require("name", name);
+        Entry e = volumes.get(name);
+        if (e == null) {
+            throw VolumeException.notFound(name);
+        }
+        return e;
+    }
+
+    private Volume view(Entry e) {
+        long allocated;
+        try {
+            allocated = e.device().allocatedBytes();
+        } catch (IOException ex) {
+            allocated = -1;
+        }
+        VolumeRecord r = e.record();
+        return new Volume(r.name(), r.sizeBytes(), allocated, e.export().readOnly(),
+                e.export().connectionCount(), r.name(), r.createdAt());
+    }
+
+    private static void requireSize(String field, long size) {
+        if (size <= 0 || size % SIZE_ALIGNMENT != 0 || size > MAX_SIZE) {
+            throw VolumeException.invalid(field, field + " must be a positive multiple of "
+                    + SIZE_ALIGNMENT + " no larger than " + MAX_SIZE + ", got " + size);
+        }
+    }
+
+    private VolumeException storageFailure(String what, IOException e) {
+        log.error("could not {}", what, e);
+        return new VolumeException(VolumeException.Kind.STORAGE, "could not " + what + ": " + e.getMessage()
+                + " (check the data directory " + dir + ")", Map.of(), e);
+    }
+
+    private Path dataFile(String name) {
+        return dir.resolve(name + ".img");
+    }
+
+    private Path metaFile(String name) {
+        return dir.resolve(name + ".json");
+    }
+
+    private static void deleteQuietly(Path p) {
+        try {
+            Files.deleteIfExists(p);
+        } catch (IOException ignored) {
+            // best effort while undoing a failed create
+        }
+    }
+
+    @Override
+    public synchronized void close() throws IOException {
+        for (Entry e : volumes.values()) {
+            e.device().close();
+        }
+        volumes.clear();
+    }
+}
