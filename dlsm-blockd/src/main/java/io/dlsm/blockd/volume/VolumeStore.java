@@ -62,7 +62,7 @@ public final class VolumeStore implements Closeable {
                     continue;
                 }
                 FileBlockDevice dev = FileBlockDevice.open(libc, img);
-                Export export = new Export(rec.name(), dev, rec.readOnly());
+                Export export = Export.of(rec.name(), dev, rec.readOnly());
                 exports.register(export);
                 volumes.put(rec.name(), new Entry(rec, dev, export));
             }
@@ -95,7 +95,7 @@ public final class VolumeStore implements Closeable {
             }
             AtomicFile.write(metaFile(name), json.writeValueAsBytes(rec));
             FileBlockDevice dev = FileBlockDevice.open(libc, img);
-            Export export = new Export(name, dev, readOnly);
+            Export export = Export.of(name, dev, readOnly);
             exports.register(export);
             volumes.put(name, new Entry(rec, dev, export));
         } catch (IOException e) {
@@ -148,7 +148,7 @@ public final class VolumeStore implements Closeable {
         } catch (IOException ex) {
             throw storageFailure("change access of volume '" + name + "'", ex);
         }
-        e.export().setReadOnly(readOnly);
+        e.export().gate().setReadOnly(readOnly);
         volumes.put(name, new Entry(rec, e.device(), e.export()));
         return view(volumes.get(name));
     }

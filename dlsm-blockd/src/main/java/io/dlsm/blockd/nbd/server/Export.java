@@ -7,23 +7,32 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * A named block device offered over NBD, with the connections currently using it. Whether
- * it accepts writes can change while clients are connected (a migration source is fenced),
- * so every request is checked against the export's state at the time it arrives.
+ * A named block device offered over NBD, with the connections currently using it. Access is
+ * decided by a {@link WriteGate} that may be shared with other exports of the same device; a
+ * privileged export (the one a migration sink connects to) may still write when the gate is
+ * fenced. Since access can change while clients are connected, every mutating request is
+ * admitted through the gate when it arrives.
  */
 public final class Export {
     private final String name;
     private final BlockDevice device;
+    private final WriteGate gate;
+    private final boolean privileged;
+    private final boolean listed;
     private final Set<NbdConnection> connections = ConcurrentHashMap.newKeySet();
-    private volatile boolean readOnly;
     private volatile boolean withdrawn;
-    /** Mutating requests admitted but not yet completed; guarded by this. */
-    private int writesInFlight;
 
-    public Export(String name, BlockDevice device, boolean readOnly) {
+    public Export(String name, BlockDevice device, WriteGate gate, boolean privileged, boolean listed) {
         this.name = name;
         this.device = device;
-        this.readOnly = readOnly;
+        this.gate = gate;
+        this.privileged = privileged;
+        this.listed = listed;
+    }
+
+    /** An ordinary, listed export with its own gate. */
+    public static Export of(String name, BlockDevice device, boolean readOnly) {
+        return new Export(name, device, new WriteGate(readOnly), false, true);
     }
 
     public String name() {
@@ -34,12 +43,21 @@ public final class Export {
         return device;
     }
 
-    public boolean readOnly() {
-        return readOnly || device.capabilities().readOnly();
+    public WriteGate gate() {
+        return gate;
     }
 
-    public void setReadOnly(boolean readOnly) {
-        this.readOnly = readOnly;
+    public boolean privileged() {
+        return privileged;
+    }
+
+    /** Whether NBD_OPT_LIST shows it; migration exports stay unlisted. */
+    public boolean listed() {
+        return listed;
+    }
+
+    public boolean readOnly() {
+        return gate.readOnlyFor(privileged) || device.capabilities().readOnly();
     }
 
     public Capabilities capabilities() {
@@ -77,45 +95,29 @@ public final class Export {
         return flags;
     }
 
-    /**
-     * Admits a mutating request if the export accepts writes now. Admission and the
-     * read-only switch are ordered by one lock, so once {@link #setReadOnlyAndDrain} returns
-     * no admitted write is still running.
-     */
-    synchronized boolean tryBeginWrite() {
-        if (readOnly()) {
-            return false;
-        }
-        writesInFlight++;
-        return true;
+    boolean tryBeginWrite() {
+        return !device.capabilities().readOnly() && gate.tryBeginWrite(privileged);
     }
 
-    synchronized void endWrite() {
-        if (--writesInFlight == 0) {
-            notifyAll();
-        }
+    void endWrite() {
+        gate.endWrite();
     }
 
-    /** Makes the export read-only and waits until every admitted write has completed. */
-    public void setReadOnlyAndDrain() throws InterruptedException {
-        synchronized (this) {
-            readOnly = true;
-            while (writesInFlight > 0) {
-                wait();
-            }
-        }
-    }
-
-    public synchronized int writesInFlight() {
-        return writesInFlight;
-    }
-
-    void attach(NbdConnection connection) {
+    /** Returns whether the connection counts as a writer (it was offered a writable export). */
+    boolean attach(NbdConnection connection) {
         connections.add(connection);
+        boolean writer = !privileged && !readOnly();
+        if (writer) {
+            gate.writerAttached();
+        }
+        return writer;
     }
 
-    void detach(NbdConnection connection) {
+    void detach(NbdConnection connection, boolean writer) {
         connections.remove(connection);
+        if (writer) {
+            gate.writerDetached();
+        }
     }
 
     public int connectionCount() {

@@ -19,8 +19,9 @@ public final class ExportRegistry {
         return Optional.ofNullable(exports.get(name));
     }
 
-    public List<String> names() {
-        return exports.keySet().stream().sorted().toList();
+    /** Names NBD_OPT_LIST shows: migration exports are not advertised. */
+    public List<String> listedNames() {
+        return exports.values().stream().filter(Export::listed).map(Export::name).sorted().toList();
     }
 
     /** Removes the export and disconnects its clients. */

@@ -112,7 +112,7 @@ final class Handshake {
                     reply(option, NBD_REP_ERR_INVALID, message("NBD_OPT_LIST takes no data"));
                     return null;
                 }
-                for (String name : exports.names()) {
+                for (String name : exports.listedNames()) {
                     byte[] n = name.getBytes(StandardCharsets.UTF_8);
                     ByteBuffer b = ByteBuffer.allocate(4 + n.length).putInt(n.length).put(n).flip();
                     reply(option, NBD_REP_SERVER, b);

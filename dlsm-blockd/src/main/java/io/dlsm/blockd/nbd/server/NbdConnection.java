@@ -61,6 +61,7 @@ public final class NbdConnection implements Runnable {
     @Override
     public void run() {
         Export export = null;
+        boolean writer = false;
         try {
             Optional<Session> negotiated = new Handshake(ch, exports, peer).run();
             if (negotiated.isEmpty()) {
@@ -68,7 +69,7 @@ public final class NbdConnection implements Runnable {
             }
             session = negotiated.get();
             export = session.export();
-            export.attach(this);
+            writer = export.attach(this);
             if (export.withdrawn()) {
                 return;
             }
@@ -85,7 +86,7 @@ public final class NbdConnection implements Runnable {
             log.warn("{}: unexpected failure, disconnecting", peer, e);
         } finally {
             if (export != null) {
-                export.detach(this);
+                export.detach(this, writer);
             }
             closeQuietly();
             onClose.run();

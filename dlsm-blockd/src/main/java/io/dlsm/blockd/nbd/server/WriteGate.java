@@ -1,0 +1,108 @@
+package io.dlsm.blockd.nbd.server;
+
+import java.util.function.Consumer;
+
+/**
+ * Who may write a volume right now, shared by every export of that volume (its own export
+ * and the migration export a sink connects to). Admission of writes and changes of access
+ * are ordered by one lock, so when {@link #fenceAndDrain} returns no admitted write from an
+ * ordinary client is still running, and none will be admitted until {@link #unfence}.
+ */
+public final class WriteGate {
+    private boolean readOnly;
+    private boolean fenced;
+    private int writesInFlight;
+    /** Connections of ordinary (non-migration) clients that were offered a writable export. */
+    private int writers;
+    /** Set while a migration is prepared: fence when the last ordinary writer leaves. */
+    private boolean fenceWhenWritersLeave;
+    private Consumer<WriteGate> onAutoFence = g -> { };
+
+    public WriteGate(boolean readOnly) {
+        this.readOnly = readOnly;
+    }
+
+    public synchronized boolean readOnlyFor(boolean privileged) {
+        return readOnly || (fenced && !privileged);
+    }
+
+    public synchronized boolean readOnly() {
+        return readOnly;
+    }
+
+    public synchronized void setReadOnly(boolean readOnly) {
+        this.readOnly = readOnly;
+    }
+
+    public synchronized boolean fenced() {
+        return fenced;
+    }
+
+    public synchronized int writers() {
+        return writers;
+    }
+
+    synchronized boolean tryBeginWrite(boolean privileged) {
+        if (readOnlyFor(privileged)) {
+            return false;
+        }
+        writesInFlight++;
+        return true;
+    }
+
+    synchronized void endWrite() {
+        if (--writesInFlight == 0) {
+            notifyAll();
+        }
+    }
+
+    /**
+     * Refuses every ordinary writer from now on and waits until admitted writes completed.
+     * Writes through a migration export are waited for too; they may continue afterwards.
+     */
+    public synchronized void fenceAndDrain() throws InterruptedException {
+        fenced = true;
+        fenceWhenWritersLeave = false;
+        while (writesInFlight > 0) {
+            wait();
+        }
+    }
+
+    public synchronized void unfence() {
+        fenced = false;
+        fenceWhenWritersLeave = false;
+    }
+
+    /** Arms the automatic fence of a prepared migration; {@code action} runs when it fires. */
+    public synchronized void fenceWhenWritersLeave(Consumer<WriteGate> action) {
+        fenceWhenWritersLeave = true;
+        onAutoFence = action;
+    }
+
+    public synchronized void disarmAutoFence() {
+        fenceWhenWritersLeave = false;
+    }
+
+    public synchronized boolean autoFenceArmed() {
+        return fenceWhenWritersLeave;
+    }
+
+    synchronized void writerAttached() {
+        writers++;
+    }
+
+    void writerDetached() {
+        boolean fire;
+        synchronized (this) {
+            writers--;
+            fire = writers == 0 && fenceWhenWritersLeave && !fenced;
+            if (fire) {
+                fenceWhenWritersLeave = false;
+            }
+        }
+        // Outside the lock: the action drains writes, which needs the lock.
+        if (fire) {
+            onAutoFence.accept(this);
+        }
+    }
+}

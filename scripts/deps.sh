@@ -1,0 +1,45 @@
+# shellcheck shell=bash
+# Sourced by the top-level scripts: installs what DLSM needs on a fresh Debian/Ubuntu machine.
+
+# Runs a command as root: directly when we are root, through sudo otherwise.
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    else
+        sudo "$@"
+    fi
+}
+
+# Installs the Debian packages whose commands are missing. Arguments: "command:package" pairs.
+ensure_packages() {
+    local missing=() pair cmd pkg
+    for pair in "$@"; do
+        cmd=${pair%%:*}
+        pkg=${pair#*:}
+        if ! command -v "$cmd" >/dev/null 2>&1 && ! [ -e "$cmd" ]; then
+            missing+=("$pkg")
+        fi
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "installing: ${missing[*]}" >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null \
+        || { as_root apt-get update -q >/dev/null && \
+             as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null; }
+}
+
+# The JDK and Maven build the daemons; the NBD tools are the real peers the tests use.
+ensure_build_deps() {
+    ensure_packages java:openjdk-17-jdk-headless javac:openjdk-17-jdk-headless mvn:maven curl:curl
+}
+
+ensure_nbd_peers() {
+    ensure_packages qemu-img:qemu-utils qemu-io:qemu-utils qemu-nbd:qemu-utils \
+        nbdinfo:libnbd-bin nbdcopy:libnbd-bin nbdkit:nbdkit \
+        /usr/lib/python3/dist-packages/nbd.py:python3-libnbd
+}
+
+# Builds the jars once; later runs reuse them unless sources changed.
+build_jars() {
+    local root=$1
+    (cd "$root" && mvn -B -q -DskipTests package)
+}
