@@ -1,0 +1,24 @@
+package io.dlsm.backend.config;
+
+import java.nio.file.Path;
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * Resolved configuration of one backend process.
+ *
+ * @param listen    API listen address
+ * @param stateDir  directory holding the backend's persistent state
+ * @param tokenFile file holding the static bearer token; empty means the API is open
+ */
+public record BackendConfig(ListenAddress listen, Path stateDir, Optional<Path> tokenFile) {
+
+    /** Loopback by default: an API that can move volumes must be exposed on purpose. */
+    public static final ListenAddress DEFAULT_LISTEN = new ListenAddress("127.0.0.1", 7800);
+
+    public BackendConfig {
+        Objects.requireNonNull(listen, "listen");
+        Objects.requireNonNull(stateDir, "stateDir");
+        Objects.requireNonNull(tokenFile, "tokenFile");
+    }
+}

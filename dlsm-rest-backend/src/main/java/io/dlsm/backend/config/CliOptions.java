@@ -1,0 +1,15 @@
+package io.dlsm.backend.config;
+
+import java.nio.file.Path;
+
+/**
+ * The configuration options exactly as given on the command line; {@code null} means "not
+ * given", so that {@link ConfigLoader} can tell a flag from a default and let flags win over
+ * the config file.
+ */
+public record CliOptions(String listen, Path stateDir, Path tokenFile, Path configFile) {
+
+    public static CliOptions none() {
+        return new CliOptions(null, null, null, null);
+    }
+}

@@ -1,0 +1,37 @@
+package io.dlsm.backend.server;
+
+import io.dlsm.backend.BackendInfo;
+import io.dlsm.backend.auth.TokenCheck;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.time.Clock;
+import org.glassfish.hk2.utilities.binding.AbstractBinder;
+
+/**
+ * The one place where HK2 learns about the backend's services. Resources and providers get
+ * them through {@code @Inject} constructors; a new service (node registry, state store, ...)
+ * is built by the caller and bound here.
+ */
+public final class BackendBinder extends AbstractBinder {
+
+    private final BackendInfo info;
+    private final Clock clock;
+    private final PrometheusMeterRegistry meters;
+    private final TokenCheck tokenCheck;
+
+    public BackendBinder(BackendInfo info, Clock clock, PrometheusMeterRegistry meters, TokenCheck tokenCheck) {
+        this.info = info;
+        this.clock = clock;
+        this.meters = meters;
+        this.tokenCheck = tokenCheck;
+    }
+
+    @Override
+    protected void configure() {
+        bind(info).to(BackendInfo.class);
+        bind(clock).to(Clock.class);
+        // Scraping needs the Prometheus type; everything that only records meters asks for MeterRegistry.
+        bind(meters).to(PrometheusMeterRegistry.class).to(MeterRegistry.class);
+        bind(tokenCheck).to(TokenCheck.class);
+    }
+}

@@ -1,0 +1,112 @@
+package io.dlsm.backend.server;
+
+import io.dlsm.backend.BackendInfo;
+import io.dlsm.backend.auth.TokenCheck;
+import io.dlsm.backend.config.BackendConfig;
+import io.dlsm.backend.config.ListenAddress;
+import io.dlsm.backend.metrics.BackendMetrics;
+import java.io.IOException;
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.glassfish.grizzly.http.server.HttpServer;
+import org.glassfish.jersey.grizzly2.httpserver.GrizzlyHttpServerFactory;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** A running API server: Grizzly plus everything it serves, stopped together by {@link #close()}. */
+public final class BackendServer implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(BackendServer.class);
+    /** Lets in-flight requests finish on SIGTERM without making a supervisor wait long. */
+    private static final long SHUTDOWN_GRACE_SECONDS = 5;
+
+    private final HttpServer http;
+    private final BackendMetrics metrics;
+    private final ListenAddress address;
+
+    private BackendServer(HttpServer http, BackendMetrics metrics, ListenAddress address) {
+        this.http = http;
+        this.metrics = metrics;
+        this.address = address;
+    }
+
+    public static BackendServer start(BackendConfig config, Clock clock) throws IOException {
+        prepareStateDir(config.stateDir());
+        TokenCheck tokenCheck = loadTokenCheck(config);
+
+        BackendMetrics metrics = new BackendMetrics();
+        try {
+            BackendInfo info = new BackendInfo(BackendInfo.buildVersion(), clock.instant());
+            BackendApplication app =
+                    new BackendApplication(new BackendBinder(info, clock, metrics.registry(), tokenCheck));
+            ListenAddress listen = config.listen();
+            HttpServer http = GrizzlyHttpServerFactory.createHttpServer(uri(listen), app, false);
+            try {
+                http.start();
+            } catch (IOException e) {
+                http.shutdownNow();
+                throw new IOException("cannot listen on " + listen.hostPort() + ": " + e.getMessage(), e);
+            }
+            // With port 0 the listener knows the port the OS picked only after binding.
+            int port = http.getListeners().iterator().next().getPort();
+            ListenAddress bound = listen.withPort(port);
+            LOG.info("dlsm-rest-backend {} listening on {}, state in {}", info.version(), bound.hostPort(),
+                    config.stateDir());
+            return new BackendServer(http, metrics, bound);
+        } catch (IOException | RuntimeException e) {
+            metrics.close();
+            throw e;
+        }
+    }
+
+    /** Where the API actually listens (the real port when port 0 was asked for). */
+    public ListenAddress address() {
+        return address;
+    }
+
+    @Override
+    public void close() {
+        try {
+            http.shutdown(SHUTDOWN_GRACE_SECONDS, TimeUnit.SECONDS).get(SHUTDOWN_GRACE_SECONDS + 1, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            http.shutdownNow();
+        } catch (ExecutionException | TimeoutException e) {
+            LOG.warn("graceful shutdown did not finish, forcing it", e);
+            http.shutdownNow();
+        } finally {
+            metrics.close();
+        }
+        LOG.info("dlsm-rest-backend stopped");
+    }
+
+    private static URI uri(ListenAddress listen) throws IOException {
+        try {
+            return new URI("http", null, listen.host(), listen.port(), "/", null, null);
+        } catch (URISyntaxException e) {
+            throw new IOException("bad listen host '" + listen.host() + "'", e);
+        }
+    }
+
+    /** Fail at startup rather than on the first state change if the directory is unusable. */
+    private static void prepareStateDir(Path stateDir) throws IOException {
+        Files.createDirectories(stateDir);
+        if (!Files.isWritable(stateDir)) {
+            throw new IOException("state dir " + stateDir + " is not writable");
+        }
+    }
+
+    private static TokenCheck loadTokenCheck(BackendConfig config) throws IOException {
+        if (config.tokenFile().isEmpty()) {
+            LOG.warn("no --token-file given: the API accepts requests without authentication");
+            return TokenCheck.disabled();
+        }
+        return TokenCheck.fromFile(config.tokenFile().get());
+    }
+}
