@@ -61,6 +61,7 @@ final class ReadInFlight extends InFlight<Void> {
 
     /** Zeroes the target range in scratch-sized bulk copies rather than byte by byte. */
     private void zeroFill(int at, int length, ByteBuffer scratch) {
+        scratch.clear();
         Arrays.fill(scratch.array(), scratch.arrayOffset(), scratch.arrayOffset() + scratch.capacity(), (byte) 0);
         for (int done = 0; done < length; ) {
             int n = Math.min(scratch.capacity(), length - done);
