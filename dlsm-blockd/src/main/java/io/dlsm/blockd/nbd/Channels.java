@@ -3,6 +3,7 @@ package io.dlsm.blockd.nbd;
 import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.GatheringByteChannel;
 import java.nio.channels.ReadableByteChannel;
 import java.nio.channels.WritableByteChannel;
 
@@ -25,6 +26,31 @@ public final class Channels {
         while (buf.hasRemaining()) {
             ch.write(buf);
         }
+    }
+
+    /**
+     * Writes every buffer's remaining bytes, in order. A gathering channel gets them in one
+     * call, so a request header and its payload leave together without copying the payload.
+     */
+    public static void writeAll(WritableByteChannel ch, ByteBuffer... bufs) throws IOException {
+        if (ch instanceof GatheringByteChannel gathering) {
+            while (anyRemaining(bufs)) {
+                gathering.write(bufs);
+            }
+            return;
+        }
+        for (ByteBuffer b : bufs) {
+            writeFully(ch, b);
+        }
+    }
+
+    private static boolean anyRemaining(ByteBuffer[] bufs) {
+        for (ByteBuffer b : bufs) {
+            if (b.hasRemaining()) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Reads and discards {@code n} bytes through {@code scratch}, allocating nothing. */
