@@ -2,7 +2,11 @@ package io.dlsm.blockd.volume;
 
 import java.time.Instant;
 
-/** A volume as the control API shows it. */
+/**
+ * A volume as the control API shows it. {@code writers} counts ordinary NBD clients offered
+ * write access; {@code migrationExport} is the export a sink on another node reads from.
+ */
 public record Volume(String name, long sizeBytes, long allocatedBytes, boolean readOnly,
-                     int connections, String exportName, Instant createdAt) {
+                     boolean fenced, int connections, int writers, String exportName,
+                     String migrationExport, Instant createdAt) {
 }

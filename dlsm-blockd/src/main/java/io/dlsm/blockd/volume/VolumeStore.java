@@ -37,8 +37,12 @@ public final class VolumeStore implements Closeable {
     private final ObjectMapper json;
     private final Clock clock;
     private final Map<String, Entry> volumes = new TreeMap<>();
+    private final java.security.SecureRandom random = new java.security.SecureRandom();
 
-    private record Entry(VolumeRecord record, FileBlockDevice device, Export export) {
+    private record Entry(VolumeRecord record, FileBlockDevice device, Export export, Export migration) {
+        Entry with(VolumeRecord r) {
+            return new Entry(r, device, export, migration);
+        }
     }
 
     public VolumeStore(Path dataDir, LibC libc, ExportRegistry exports, ObjectMapper json, Clock clock) {
@@ -63,8 +67,17 @@ public final class VolumeStore implements Closeable {
                 }
                 FileBlockDevice dev = FileBlockDevice.open(libc, img);
                 Export export = Export.of(rec.name(), dev, rec.readOnly());
+                if (rec.fenced()) {
+                    try {
+                        export.gate().fenceAndDrain();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        throw new IOException("interrupted while loading " + rec.name(), e);
+                    }
+                }
                 exports.register(export);
-                volumes.put(rec.name(), new Entry(rec, dev, export));
+                Export migration = rec.migrationExport() == null ? null : registerMigrationExport(rec, export);
+                volumes.put(rec.name(), new Entry(rec, dev, export, migration));
             }
         }
         try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir, "*.img")) {
@@ -86,7 +99,7 @@ public final class VolumeStore implements Closeable {
             throw new VolumeException(VolumeException.Kind.ALREADY_EXISTS,
                     "volume '" + name + "' already exists on this node", Map.of("volume", name));
         }
-        VolumeRecord rec = new VolumeRecord(name, sizeBytes, readOnly, clock.instant());
+        VolumeRecord rec = new VolumeRecord(name, sizeBytes, readOnly, clock.instant(), false, null);
         Path img = dataFile(name);
         try {
             try (RandomAccessFile raf = new RandomAccessFile(img.toFile(), "rw")) {
@@ -97,7 +110,7 @@ public final class VolumeStore implements Closeable {
             FileBlockDevice dev = FileBlockDevice.open(libc, img);
             Export export = Export.of(name, dev, readOnly);
             exports.register(export);
-            volumes.put(name, new Entry(rec, dev, export));
+            volumes.put(name, new Entry(rec, dev, export, null));
         } catch (IOException e) {
             deleteQuietly(metaFile(name));
             deleteQuietly(img);
@@ -135,7 +148,7 @@ public final class VolumeStore implements Closeable {
         } catch (IOException ex) {
             throw storageFailure("resize volume '" + name + "'", ex);
         }
-        volumes.put(name, new Entry(rec, e.device(), e.export()));
+        volumes.put(name, e.with(rec));
         log.info("resized volume {} to {} bytes", name, sizeBytes);
         return view(volumes.get(name));
     }
@@ -149,7 +162,7 @@ public final class VolumeStore implements Closeable {
             throw storageFailure("change access of volume '" + name + "'", ex);
         }
         e.export().gate().setReadOnly(readOnly);
-        volumes.put(name, new Entry(rec, e.device(), e.export()));
+        volumes.put(name, e.with(rec));
         return view(volumes.get(name));
     }
 
@@ -164,6 +177,9 @@ public final class VolumeStore implements Closeable {
         }
         try {
             AtomicFile.delete(metaFile(name));
+            if (e.migration() != null) {
+                exports.withdraw(e.migration().name());
+            }
             exports.withdraw(name);
             e.device().close();
             AtomicFile.delete(dataFile(name));
@@ -172,6 +188,129 @@ public final class VolumeStore implements Closeable {
         }
         volumes.remove(name);
         log.info("deleted volume {}", name);
+    }
+
+    // ------------------------------------------------------------ migration source side
+
+    /**
+     * Refuses every writer but a migration sink from now on, waits for admitted writes and
+     * makes them durable: from here the source's content only changes through the sink.
+     */
+    public synchronized Volume fence(String name) {
+        Entry e = entry(name);
+        try {
+            e.export().gate().fenceAndDrain();
+            e.device().flush();
+            persist(e.with(e.record().withFenced(true)));
+        } catch (InterruptedException ex) {
+            Thread.currentThread().interrupt();
+            throw storageFailure("fence volume '" + name + "'", new IOException("interrupted", ex));
+        } catch (IOException ex) {
+            throw storageFailure("fence volume '" + name + "'", ex);
+        }
+        log.info("fenced volume {}", name);
+        return view(volumes.get(name));
+    }
+
+    public synchronized Volume unfence(String name) {
+        Entry e = entry(name);
+        e.export().gate().unfence();
+        try {
+            persist(e.with(e.record().withFenced(false)));
+        } catch (IOException ex) {
+            throw storageFailure("unfence volume '" + name + "'", ex);
+        }
+        if (e.migration() != null) {
+            e.export().gate().fenceWhenWritersLeave(g -> autoFence(name));
+        }
+        log.info("unfenced volume {}", name);
+        return view(volumes.get(name));
+    }
+
+    /**
+     * Opens (or returns) the unlisted export a sink reads and, after an abort, writes back
+     * through; its name carries a random token so only the orchestrator can hand it out.
+     * From now on the volume fences itself when its last ordinary writer disconnects.
+     */
+    public synchronized Volume openMigrationExport(String name) {
+        Entry e = entry(name);
+        if (e.migration() != null) {
+            return view(e);
+        }
+        byte[] token = new byte[8];
+        random.nextBytes(token);
+        String alias = name + "@" + java.util.HexFormat.of().formatHex(token);
+        VolumeRecord rec = e.record().withMigrationExport(alias);
+        try {
+            Export migration = registerMigrationExport(rec, e.export());
+            persist(new Entry(rec, e.device(), e.export(), migration));
+        } catch (IOException ex) {
+            exports.withdraw(alias);
+            throw storageFailure("open a migration export for volume '" + name + "'", ex);
+        }
+        log.info("volume {}: migration export {} opened", name, alias);
+        return view(volumes.get(name));
+    }
+
+    public synchronized Volume closeMigrationExport(String name) {
+        Entry e = entry(name);
+        if (e.migration() == null) {
+            return view(e);
+        }
+        e.export().gate().disarmAutoFence();
+        exports.withdraw(e.migration().name());
+        try {
+            persist(new Entry(e.record().withMigrationExport(null), e.device(), e.export(), null));
+        } catch (IOException ex) {
+            throw storageFailure("close the migration export of volume '" + name + "'", ex);
+        }
+        return view(volumes.get(name));
+    }
+
+    private Export registerMigrationExport(VolumeRecord rec, Export volumeExport) {
+        Export migration = new Export(rec.migrationExport(), volumeExport.device(), volumeExport.gate(), true, false);
+        exports.register(migration);
+        if (!rec.fenced()) {
+            volumeExport.gate().fenceWhenWritersLeave(g -> autoFence(rec.name()));
+        }
+        return migration;
+    }
+
+    /** The last writer left a volume whose migration is prepared: the VM has moved away. */
+    private void autoFence(String name) {
+        try {
+            fence(name);
+            log.info("volume {} fenced automatically: its last writer disconnected during a migration", name);
+        } catch (RuntimeException e) {
+            log.error("automatic fence of volume {} failed", name, e);
+        }
+    }
+
+    /**
+     * Takes over a data file a committed sink left in this store's directory, keeping the
+     * export clients are already connected to.
+     */
+    public synchronized Volume adopt(String name, long sizeBytes, FileBlockDevice device, Export export)
+            throws IOException {
+        VolumeRecord rec = new VolumeRecord(name, sizeBytes, false, clock.instant(), false, null);
+        AtomicFile.write(metaFile(name), json.writeValueAsBytes(rec));
+        volumes.put(name, new Entry(rec, device, export, null));
+        log.info("volume {} adopted from a committed migration", name);
+        return view(volumes.get(name));
+    }
+
+    /** Where a volume's data file lives (a committing sink moves its file here). */
+    public Path dataFileOf(String name) {
+        return dataFile(VolumeName.require("name", name));
+    }
+
+    public synchronized boolean exists(String name) {
+        return volumes.containsKey(name);
+    }
+
+    private void persist(Entry e) throws IOException {
+        AtomicFile.write(metaFile(e.record().name()), json.writeValueAsBytes(e.record()));
+        volumes.put(e.record().name(), e);
     }
 
     /** The device of a volume, for other engines of this node (migration sources). */
@@ -200,8 +339,9 @@ public final class VolumeStore implements Closeable {
             allocated = -1;
         }
         VolumeRecord r = e.record();
-        return new Volume(r.name(), r.sizeBytes(), allocated, e.export().readOnly(),
-                e.export().connectionCount(), r.name(), r.createdAt());
+        int connections = e.export().connectionCount() + (e.migration() == null ? 0 : e.migration().connectionCount());
+        return new Volume(r.name(), r.sizeBytes(), allocated, e.export().readOnly(), e.export().gate().fenced(),
+                connections, e.export().gate().writers(), r.name(), r.migrationExport(), r.createdAt());
     }
 
     private static void requireSize(String field, long size) {

@@ -1,0 +1,342 @@
+package io.dlsm.blockd.sink;
+
+import io.dlsm.blockd.block.Extent;
+import io.dlsm.blockd.nbd.BufferPool;
+import io.dlsm.blockd.nbd.client.NbdClient;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Pulls every region the guest has not touched yet, in order, over its own connection to the
+ * source: holes and zeroes reported by {@code BLOCK_STATUS} are marked present without
+ * transfer; data is fetched in batches with several requests in flight, paced by a
+ * {@link RateLimiter}. While the guest waits for an on-demand fetch the copier keeps at most
+ * one request in flight, so the guest's fetch is not queued behind a wall of background reads.
+ *
+ * <p>When the source cannot be reached the copier pauses and retries with backoff; past the
+ * sink's deadline it reports the sink DEGRADED, and it resumes by itself on reconnect.
+ */
+final class BackgroundCopier implements Runnable {
+    private static final Logger log = LoggerFactory.getLogger(BackgroundCopier.class);
+    static final int BATCH_BYTES = 1 << 20;
+    static final int IN_FLIGHT = 8;
+    /** How much of the source one BLOCK_STATUS query covers. */
+    private static final long STATUS_WINDOW = 256L << 20;
+    private static final long MAX_BACKOFF_MS = 1000;
+
+    private final Sink sink;
+    private final SourceLink link;
+    private final BufferPool buffers;
+    private final RateLimiter limiter;
+    private final Duration deadline;
+    private final Semaphore inFlight = new Semaphore(IN_FLIGHT);
+    private final AtomicReference<IOException> asyncFailure = new AtomicReference<>();
+    private volatile boolean stopped;
+    private volatile Thread thread;
+    private final RateMeter meter = new RateMeter();
+
+    BackgroundCopier(Sink sink, SourceLink link, BufferPool buffers, RateLimiter limiter, Duration deadline) {
+        this.sink = sink;
+        this.link = link;
+        this.buffers = buffers;
+        this.limiter = limiter;
+        this.deadline = deadline;
+    }
+
+    void start() {
+        Thread t = new Thread(this, "copier-" + sink.name());
+        t.setDaemon(true);
+        thread = t;
+        t.start();
+    }
+
+    void stop() {
+        stopped = true;
+        Thread t = thread;
+        if (t != null) {
+            t.interrupt();
+            try {
+                t.join(TimeUnit.SECONDS.toMillis(30));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        link.close();
+    }
+
+    RateLimiter limiter() {
+        return limiter;
+    }
+
+    /** Hydration rate over the last few seconds, bytes per second. */
+    double rate() {
+        return meter.rate();
+    }
+
+    @Override
+    public void run() {
+        long failingSince = 0;
+        long backoff = 20;
+        while (!stopped && !sink.present().full()) {
+            try {
+                NbdClient client = link.client();
+                sweep(client);
+                drain();
+                IOException failed = asyncFailure.getAndSet(null);
+                if (failed != null) {
+                    throw failed;
+                }
+                failingSince = 0;
+                backoff = 20;
+                sink.recovered();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            } catch (IOException | RuntimeException e) {
+                if (stopped) {
+                    return;
+                }
+                long now = System.nanoTime();
+                if (failingSince == 0) {
+                    failingSince = now;
+                    log.warn("sink {}: background copy paused, source unreachable: {}", sink.name(), e.toString());
+                }
+                if (now - failingSince > deadline.toNanos()) {
+                    sink.degrade(e.getMessage());
+                }
+                if (!sleep(backoff)) {
+                    return;
+                }
+                backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+                try {
+                    link.reconnect();
+                } catch (IOException ignored) {
+                    // the next round tries again
+                }
+            }
+        }
+        try {
+            drain();
+            sink.checkHydrated();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (IOException | RuntimeException e) {
+            log.warn("sink {}: could not complete hydration: {}", sink.name(), e.toString());
+        }
+    }
+
+    /** One pass over the absent regions, in order. */
+    private void sweep(NbdClient client) throws IOException, InterruptedException {
+        RegionBitmap present = sink.present();
+        long r = present.nextClear(0);
+        while (r >= 0 && !stopped) {
+            if (asyncFailure.get() != null) {
+                return;
+            }
+            long windowStart = sink.regionStart(r);
+            long windowEnd = Math.min(sink.size(), windowStart + STATUS_WINDOW);
+            List<Extent> zeroes = client.canBlockStatus() ? zeroExtents(client, windowStart, windowEnd) : List.of();
+            long lastRegion = sink.regionOf(windowEnd - 1);
+            int zi = 0;
+            Batch batch = null;
+            for (long k = r; k <= lastRegion && !stopped; k++) {
+                long start = sink.regionStart(k);
+                while (zi < zeroes.size() && zeroes.get(zi).end() <= start) {
+                    zi++;
+                }
+                if (coveredByZeroes(zeroes, zi, start, sink.regionEnd(k))) {
+                    batch = flush(client, batch);
+                    CompletableFuture<Void> claim = new CompletableFuture<>();
+                    if (sink.tryClaim(k, claim)) {
+                        skipHole(k, claim);
+                    }
+                    continue;
+                }
+                if (batch != null && (batch.end != k
+                        || sink.regionEnd(k) - sink.regionStart(batch.start) > BATCH_BYTES)) {
+                    batch = flush(client, batch);
+                }
+                if (batch == null) {
+                    CompletableFuture<Void> claim = new CompletableFuture<>();
+                    if (sink.tryClaim(k, claim)) {
+                        batch = new Batch(k, claim);
+                    }
+                } else if (sink.tryClaim(k, batch.claim)) {
+                    batch.end = k + 1;
+                } else {
+                    batch = flush(client, batch);
+                }
+            }
+            flush(client, batch);
+            r = lastRegion + 1 < present.regions() ? present.nextClear(lastRegion + 1) : -1;
+        }
+    }
+
+    /** Contiguous claimed regions [start, end) fetched with one read. */
+    private static final class Batch {
+        final long start;
+        final CompletableFuture<Void> claim;
+        long end;
+
+        Batch(long start, CompletableFuture<Void> claim) {
+            this.start = start;
+            this.end = start + 1;
+            this.claim = claim;
+        }
+    }
+
+    private Batch flush(NbdClient client, Batch batch) throws InterruptedException {
+        if (batch != null) {
+            fetch(client, batch.start, batch.end, batch.claim);
+        }
+        return null;
+    }
+
+    private List<Extent> zeroExtents(NbdClient client, long start, long end) throws IOException {
+        List<Extent> out = new ArrayList<>();
+        long pos = start;
+        while (pos < end) {
+            List<Extent> got = client.blockStatus(pos, end - pos);
+            if (got.isEmpty()) {
+                break;
+            }
+            for (Extent e : got) {
+                if (e.zero()) {
+                    out.add(e);
+                }
+                pos = Math.max(pos, e.end());
+            }
+        }
+        return out;
+    }
+
+    private static boolean coveredByZeroes(List<Extent> zeroes, int from, long start, long end) {
+        long pos = start;
+        for (int i = from; i < zeroes.size() && pos < end; i++) {
+            Extent e = zeroes.get(i);
+            if (e.offset() > pos) {
+                return false;
+            }
+            pos = Math.max(pos, e.end());
+        }
+        return pos >= end;
+    }
+
+    /** The source holds zeroes here: make the local region zero (it may hold a stale fetch). */
+    private void skipHole(long k, CompletableFuture<Void> claim) throws IOException {
+        long start = sink.regionStart(k);
+        long len = sink.regionEnd(k) - start;
+        try {
+            sink.local().writeZeroes(start, len, true, false, false);
+            sink.markPresent(k);
+            sink.counters.skippedHoles.add(len);
+            meter.add(len);
+        } finally {
+            sink.release(k, claim);
+            claim.complete(null);
+        }
+        sink.checkHydrated();
+    }
+
+    /** Fetches claimed regions [from, to) asynchronously; completion stores them and releases. */
+    private void fetch(NbdClient client, long from, long to, CompletableFuture<Void> claim)
+            throws InterruptedException {
+        long off = sink.regionStart(from);
+        int len = (int) (sink.regionEnd(to - 1) - off);
+        limiter.acquire(len);
+        // Yield to the guest: while it waits for a fetch, keep only one request of ours queued.
+        int bound = 0;
+        while (sink.onDemandInFlight() > 0 && inFlight.availablePermits() < IN_FLIGHT - 1 && bound++ < 1000) {
+            Thread.sleep(1);
+        }
+        inFlight.acquire();
+        ByteBuffer buf = buffers.acquire(len);
+        CompletableFuture<Void> read;
+        try {
+            read = client.readAsync(off, buf);
+        } catch (RuntimeException e) {
+            read = CompletableFuture.failedFuture(e);
+        }
+        read.whenComplete((ok, failure) -> {
+            try {
+                if (failure == null) {
+                    buf.flip();
+                    sink.local().write(off, buf, false);
+                    for (long k = from; k < to; k++) {
+                        sink.markPresent(k);
+                    }
+                    sink.counters.copiedInBackground.add(len);
+                    meter.add(len);
+                } else {
+                    asyncFailure.compareAndSet(null, failure instanceof IOException io ? io
+                            : new IOException(failure.getMessage(), failure));
+                }
+            } catch (IOException | RuntimeException e) {
+                asyncFailure.compareAndSet(null, e instanceof IOException io ? io : new IOException(e));
+            } finally {
+                for (long k = from; k < to; k++) {
+                    sink.release(k, claim);
+                }
+                claim.complete(null);
+                buffers.release(buf);
+                inFlight.release();
+            }
+        });
+    }
+
+    private void drain() throws InterruptedException {
+        inFlight.acquire(IN_FLIGHT);
+        inFlight.release(IN_FLIGHT);
+    }
+
+    private boolean sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+            return true;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    /** Bytes per second over a sliding window of a few seconds. */
+    static final class RateMeter {
+        private static final long WINDOW_NANOS = TimeUnit.SECONDS.toNanos(3);
+        private final long[] times = new long[64];
+        private final long[] bytes = new long[64];
+        private int head;
+        private int count;
+
+        synchronized void add(long n) {
+            times[head] = System.nanoTime();
+            bytes[head] = n;
+            head = (head + 1) % times.length;
+            count = Math.min(count + 1, times.length);
+        }
+
+        synchronized double rate() {
+            long now = System.nanoTime();
+            long total = 0;
+            long oldest = now;
+            for (int i = 0; i < count; i++) {
+                int idx = (head - 1 - i + times.length) % times.length;
+                if (now - times[idx] > WINDOW_NANOS) {
+                    break;
+                }
+                total += bytes[idx];
+                oldest = times[idx];
+            }
+            long span = Math.max(now - oldest, TimeUnit.MILLISECONDS.toNanos(200));
+            return total * 1e9 / span;
+        }
+    }
+}

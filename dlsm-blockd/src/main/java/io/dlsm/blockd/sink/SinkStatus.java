@@ -1,0 +1,33 @@
+package io.dlsm.blockd.sink;
+
+import java.time.Instant;
+
+/** A sink as the control API and metrics show it. */
+public record SinkStatus(
+        String name,
+        SinkState state,
+        long sizeBytes,
+        int regionSize,
+        String source,
+        long regionsTotal,
+        long regionsPresent,
+        long regionsWrittenHere,
+        long regionsAtRisk,
+        double progress,
+        long bytesFetchedOnDemand,
+        long bytesCopiedInBackground,
+        long bytesSkippedAsHoles,
+        long bytesOverwrittenNeverFetched,
+        long bytesProxiedRead,
+        long bytesProxiedWritten,
+        long bytesMigratedBack,
+        long wireBytesReceived,
+        long bandwidthBytesPerSecond,
+        double rateBytesPerSecond,
+        Double etaSeconds,
+        long sourceReconnects,
+        Instant t0,
+        Instant t1,
+        Instant t2,
+        String lastError) {
+}
