@@ -10,6 +10,7 @@ import io.dlsm.tests.support.AllocationMaps;
 import io.dlsm.tests.support.FreePort;
 import io.dlsm.tests.support.PeerServer;
 import io.dlsm.tests.support.Processes;
+import io.dlsm.tests.support.TestSeed;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -35,11 +36,10 @@ class NbdClientAgainstNbdkitTest {
     private int port;
     private PeerServer nbdkit;
     private NbdClient client;
-    private final long seed = Long.getLong("dlsm.test.seed", System.nanoTime());
+    private final long seed = TestSeed.announce(getClass());
 
     /** Starts nbdkit in the foreground with the given plugin/filter arguments and connects. */
     private void start(String... args) throws IOException {
-        System.out.println(getClass().getSimpleName() + " seed=" + seed + " (rerun with -Ddlsm.test.seed=" + seed + ")");
         port = FreePort.find();
         List<String> command = new ArrayList<>(List.of("nbdkit", "-f", "-p", Integer.toString(port), "-i", "127.0.0.1"));
         command.addAll(List.of(args));

@@ -15,6 +15,7 @@ import io.dlsm.tests.support.AllocationMaps;
 import io.dlsm.tests.support.FreePort;
 import io.dlsm.tests.support.PeerServer;
 import io.dlsm.tests.support.Processes;
+import io.dlsm.tests.support.TestSeed;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
@@ -47,11 +48,10 @@ class NbdClientAgainstQemuNbdTest {
     private int port;
     private PeerServer qemuNbd;
     private NbdClient client;
-    private final long seed = Long.getLong("dlsm.test.seed", System.nanoTime());
+    private final long seed = TestSeed.announce(getClass());
 
     @BeforeEach
     void startServer() throws IOException {
-        System.out.println(getClass().getSimpleName() + " seed=" + seed + " (rerun with -Ddlsm.test.seed=" + seed + ")");
         image = dir.resolve("disk.raw");
         // Sparse: data at 1 MiB..3 MiB and 40 MiB..41 MiB, holes elsewhere.
         try (RandomAccessFile f = new RandomAccessFile(image.toFile(), "rw")) {
