@@ -16,6 +16,8 @@ public final class Nbd {
     public static final long IHAVEOPT = 0x49484156454F5054L;
     /** Option reply header: magic u64, option u32, reply type u32, length u32, data. */
     public static final long NBD_REP_MAGIC = 0x3e889045565a9L;
+    /** Oldstyle servers send this (cliserv_magic) where newstyle ones send IHAVEOPT. */
+    public static final long CLISERV_MAGIC = 0x00420281861253L;
 
     public static final int NBD_FLAG_FIXED_NEWSTYLE = 1;
     public static final int NBD_FLAG_NO_ZEROES = 1 << 1;
@@ -105,6 +107,8 @@ public final class Nbd {
     public static final int NBD_REPLY_TYPE_OFFSET_HOLE = 2;
     /** Payload: context id u32, then descriptors of length u32 and status flags u32. */
     public static final int NBD_REPLY_TYPE_BLOCK_STATUS = 5;
+    /** One block status descriptor: length u32, status flags u32. */
+    public static final int BLOCK_STATUS_DESCRIPTOR_SIZE = 8;
     public static final int NBD_REPLY_TYPE_ERROR_BIT = 1 << 15;
     /** Payload: error u32, message length u16, message. */
     public static final int NBD_REPLY_TYPE_ERROR = NBD_REPLY_TYPE_ERROR_BIT | 1;

@@ -16,8 +16,6 @@ import java.util.List;
  * only those inside the requested range are kept, so a long reply costs no large allocation.
  */
 final class BlockStatusInFlight extends InFlight<List<Extent>> {
-    private static final int DESCRIPTOR_SIZE = 8;
-
     private final int contextId;
     private final List<Extent> extents = new ArrayList<>();
     private boolean seen;
@@ -40,8 +38,8 @@ final class BlockStatusInFlight extends InFlight<List<Extent>> {
         }
         long descriptorBytes = h.length() - 4;
         // Every descriptor covers at least one byte, so more descriptors than requested bytes is garbage.
-        if (descriptorBytes < DESCRIPTOR_SIZE || descriptorBytes % DESCRIPTOR_SIZE != 0
-                || descriptorBytes / DESCRIPTOR_SIZE > request.length()) {
+        if (descriptorBytes < Nbd.BLOCK_STATUS_DESCRIPTOR_SIZE || descriptorBytes % Nbd.BLOCK_STATUS_DESCRIPTOR_SIZE != 0
+                || descriptorBytes / Nbd.BLOCK_STATUS_DESCRIPTOR_SIZE > request.length()) {
             throw new ProtocolException("BLOCK_STATUS chunk of " + h.length() + " bytes for " + request);
         }
         int id = readSmall(ch, scratch, 4).getInt();
@@ -53,11 +51,11 @@ final class BlockStatusInFlight extends InFlight<List<Extent>> {
         seen = true;
         long cursor = request.offset();
         long end = request.offset() + request.length();
-        long left = descriptorBytes / DESCRIPTOR_SIZE;
-        int perBatch = scratch.capacity() / DESCRIPTOR_SIZE;
+        long left = descriptorBytes / Nbd.BLOCK_STATUS_DESCRIPTOR_SIZE;
+        int perBatch = scratch.capacity() / Nbd.BLOCK_STATUS_DESCRIPTOR_SIZE;
         while (left > 0) {
             int batch = (int) Math.min(left, perBatch);
-            ByteBuffer b = readSmall(ch, scratch, batch * DESCRIPTOR_SIZE);
+            ByteBuffer b = readSmall(ch, scratch, batch * Nbd.BLOCK_STATUS_DESCRIPTOR_SIZE);
             for (int i = 0; i < batch; i++) {
                 long length = Integer.toUnsignedLong(b.getInt());
                 int flags = b.getInt();

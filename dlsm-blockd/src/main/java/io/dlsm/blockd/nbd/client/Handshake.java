@@ -16,9 +16,6 @@ import java.util.OptionalInt;
 
 /** The client side of the fixed-newstyle handshake, run once per connection before transmission. */
 final class Handshake {
-    /** Magic an oldstyle server sends where a newstyle one sends IHAVEOPT. */
-    private static final long OLDSTYLE_MAGIC = 0x00420281861253L;
-
     /** What transmission may use: the export, and the features the server agreed to. */
     record Result(ExportInfo export, boolean structuredReplies, OptionalInt allocationContextId) {
     }
@@ -76,7 +73,7 @@ final class Handshake {
             throw new ProtocolException(String.format("not an NBD server: greeting magic 0x%016x", magic));
         }
         long style = b.getLong();
-        if (style == OLDSTYLE_MAGIC) {
+        if (style == Nbd.CLISERV_MAGIC) {
             throw new ProtocolException("oldstyle NBD server: only fixed newstyle is supported");
         }
         if (style != Nbd.IHAVEOPT) {

@@ -93,13 +93,18 @@ class NbdClientTest {
         }
     }
 
+    /** The server's side up to the point where it answers NBD_OPT_SET_META_CONTEXT. */
+    private void greetingThroughMetaContextRequest() throws IOException {
+        server.send(GREETING);
+        server.expect(CLIENT_FLAGS);
+        server.expect(OPT_STRUCTURED_REPLY);
+        server.send(ACK_STRUCTURED_REPLY);
+        server.expect(OPT_SET_META_CONTEXT);
+    }
+
     private void standardHandshake() throws Exception {
         client = handshake(() -> {
-            server.send(GREETING);
-            server.expect(CLIENT_FLAGS);
-            server.expect(OPT_STRUCTURED_REPLY);
-            server.send(ACK_STRUCTURED_REPLY);
-            server.expect(OPT_SET_META_CONTEXT);
+            greetingThroughMetaContextRequest();
             server.send(META_CONTEXT_ID_7);
             server.send(ACK_META_CONTEXT);
             server.expect(OPT_GO);
@@ -129,11 +134,7 @@ class NbdClientTest {
     @Test
     void serverWithoutMetaContextsStillConnectsWithoutBlockStatus() throws Exception {
         client = handshake(() -> {
-            server.send(GREETING);
-            server.expect(CLIENT_FLAGS);
-            server.expect(OPT_STRUCTURED_REPLY);
-            server.send(ACK_STRUCTURED_REPLY);
-            server.expect(OPT_SET_META_CONTEXT);
+            greetingThroughMetaContextRequest();
             server.send("0003e889045565a9 0000000a 80000001 00000000");
             server.expect(OPT_GO);
             server.send(INFO_EXPORT);
@@ -178,11 +179,7 @@ class NbdClientTest {
     @Test
     void unknownExportIsAnOptionErrorWithTheServersMessage() throws Exception {
         assertThatThrownBy(() -> handshake(() -> {
-            server.send(GREETING);
-            server.expect(CLIENT_FLAGS);
-            server.expect(OPT_STRUCTURED_REPLY);
-            server.send(ACK_STRUCTURED_REPLY);
-            server.expect(OPT_SET_META_CONTEXT);
+            greetingThroughMetaContextRequest();
             server.send(ACK_META_CONTEXT);
             server.expect(OPT_GO);
             server.send("0003e889045565a9 00000007 80000006 00000007 6e6f7065206e6f"); // "nope no"
