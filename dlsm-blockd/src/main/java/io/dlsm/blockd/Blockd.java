@@ -9,6 +9,15 @@ import io.dlsm.blockd.nbd.BufferPool;
 import io.dlsm.blockd.nbd.server.ExportRegistry;
 import io.dlsm.blockd.nbd.server.NbdServer;
 import io.dlsm.blockd.posix.LibC;
+import io.dlsm.blockd.sink.SinkManager;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.UptimeMetrics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ThreadFactory;
 import io.dlsm.blockd.volume.VolumeStore;
 import java.io.Closeable;
 import java.io.IOException;
@@ -39,6 +48,8 @@ import org.slf4j.LoggerFactory;
 public final class Blockd implements Closeable {
     private static final Logger log = LoggerFactory.getLogger(Blockd.class);
     private static final long BUFFER_CACHE_BYTES = 256L << 20;
+    /** The design's bound on how long a set bitmap bit may stay uncommitted. */
+    private static final long BITMAP_COMMIT_MS = 1000;
 
     private final BlockdConfig config;
     private final ExportRegistry exports = new ExportRegistry();
@@ -46,6 +57,9 @@ public final class Blockd implements Closeable {
     private ExecutorService workers;
     private FileChannel lockChannel;
     private VolumeStore volumes;
+    private SinkManager sinks;
+    private ExecutorService background;
+    private ScheduledExecutorService scheduler;
     private NbdServer nbd;
     private HttpServer http;
     private InetSocketAddress nbdAddress;
@@ -59,14 +73,28 @@ public final class Blockd implements Closeable {
         Files.createDirectories(config.dataDir());
         lockDataDir();
         Optional<String> token = readToken();
+        BufferPool buffers = new BufferPool(BUFFER_CACHE_BYTES);
         volumes = new VolumeStore(config.dataDir(), LibC.INSTANCE, exports, mapper, Clock.systemUTC());
+        background = Executors.newCachedThreadPool(daemonThreads("sink-task"));
+        sinks = new SinkManager(config.dataDir(), LibC.INSTANCE, exports, volumes, mapper, buffers,
+                Clock.systemUTC(), config.sourceRetryDeadline(), background);
+        sinks.finishInterruptedCommits();
         volumes.open();
+        sinks.open();
+        scheduler = Executors.newSingleThreadScheduledExecutor(daemonThreads("bitmap-commit"));
+        scheduler.scheduleWithFixedDelay(sinks::commitBitmaps, BITMAP_COMMIT_MS, BITMAP_COMMIT_MS,
+                TimeUnit.MILLISECONDS);
         workers = newWorkerPool(config.ioThreads());
-        nbd = new NbdServer(exports, workers, new BufferPool(BUFFER_CACHE_BYTES), config.maxConnections());
+        nbd = new NbdServer(exports, workers, buffers, config.maxConnections());
         nbdAddress = nbd.start(config.nbdListen().toSocketAddress());
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        new JvmMemoryMetrics().bindTo(registry);
+        new JvmThreadMetrics().bindTo(registry);
+        new UptimeMetrics().bindTo(registry);
+        registry.gauge("dlsm_nbd_connections", nbd, NbdServer::connectionCount);
         HostPort api = config.apiListen();
-        http = GrizzlyHttpServerFactory.createHttpServer(
-                URI.create("http://" + api + "/"), new BlockdApplication(volumes, mapper, token), false);
+        http = GrizzlyHttpServerFactory.createHttpServer(URI.create("http://" + api + "/"),
+                new BlockdApplication(volumes, sinks, registry, mapper, token), false);
         http.start();
         int apiPort = http.getListeners().iterator().next().getPort();
         apiAddress = new InetSocketAddress(api.host(), apiPort);
@@ -83,6 +111,10 @@ public final class Blockd implements Closeable {
 
     public VolumeStore volumes() {
         return volumes;
+    }
+
+    public SinkManager sinks() {
+        return sinks;
     }
 
     public ExportRegistry exports() {
@@ -114,15 +146,19 @@ public final class Blockd implements Closeable {
     }
 
     private static ExecutorService newWorkerPool(int threads) {
-        AtomicInteger n = new AtomicInteger();
         ThreadPoolExecutor pool = new ThreadPoolExecutor(threads, threads, 60, TimeUnit.SECONDS,
-                new LinkedBlockingQueue<>(), r -> {
-                    Thread t = new Thread(r, "nbd-io-" + n.incrementAndGet());
-                    t.setDaemon(true);
-                    return t;
-                });
+                new LinkedBlockingQueue<>(), daemonThreads("nbd-io"));
         pool.prestartAllCoreThreads();
         return pool;
+    }
+
+    private static ThreadFactory daemonThreads(String prefix) {
+        AtomicInteger n = new AtomicInteger();
+        return r -> {
+            Thread t = new Thread(r, prefix + "-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        };
     }
 
     @Override
@@ -140,6 +176,15 @@ public final class Blockd implements Closeable {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
+        }
+        if (scheduler != null) {
+            scheduler.shutdownNow();
+        }
+        if (sinks != null) {
+            sinks.close();
+        }
+        if (background != null) {
+            background.shutdownNow();
         }
         if (volumes != null) {
             volumes.close();

@@ -68,6 +68,32 @@ public final class VolumeResource {
         return store.setReadOnly(name, body.readOnly());
     }
 
+    /** Source side of a migration: from now on only the sink's migration export may write. */
+    @POST
+    @Path("{name}/fence")
+    public Volume fence(@PathParam("name") String name) {
+        return store.fence(name);
+    }
+
+    @POST
+    @Path("{name}/unfence")
+    public Volume unfence(@PathParam("name") String name) {
+        return store.unfence(name);
+    }
+
+    /** Opens the unlisted export a sink on another node connects to; idempotent. */
+    @POST
+    @Path("{name}/migration-export")
+    public Volume openMigrationExport(@PathParam("name") String name) {
+        return store.openMigrationExport(name);
+    }
+
+    @DELETE
+    @Path("{name}/migration-export")
+    public Volume closeMigrationExport(@PathParam("name") String name) {
+        return store.closeMigrationExport(name);
+    }
+
     @DELETE
     @Path("{name}")
     public Response delete(@PathParam("name") String name) {

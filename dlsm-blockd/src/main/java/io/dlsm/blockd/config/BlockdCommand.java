@@ -45,6 +45,11 @@ public final class BlockdCommand implements Callable<Integer> {
             description = "File holding the bearer token every control API call must carry.")
     Path tokenFile;
 
+    @Option(names = "--source-retry-deadline", paramLabel = "SECONDS", defaultValue = "60",
+            description = "How long a sink retries an unreachable source before failing a read with EIO "
+                    + "and reporting DEGRADED; a sink may set its own (default: ${DEFAULT-VALUE}).")
+    int sourceRetryDeadlineSeconds;
+
     private final Function<BlockdConfig, Integer> daemon;
 
     public BlockdCommand(Function<BlockdConfig, Integer> daemon) {
@@ -53,16 +58,17 @@ public final class BlockdCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (ioThreads < 1 || maxConnections < 1) {
+        if (ioThreads < 1 || maxConnections < 1 || sourceRetryDeadlineSeconds < 1) {
             throw new CommandLine.ParameterException(new CommandLine(this),
-                    "--io-threads and --max-connections must be at least 1");
+                    "--io-threads, --max-connections and --source-retry-deadline must be at least 1");
         }
         return daemon.apply(toConfig());
     }
 
     BlockdConfig toConfig() {
         return new BlockdConfig(dataDir, HostPort.parse(nbdListen), HostPort.parse(apiListen), ioThreads,
-                maxConnections, Optional.ofNullable(tokenFile));
+                maxConnections, Optional.ofNullable(tokenFile),
+                java.time.Duration.ofSeconds(sourceRetryDeadlineSeconds));
     }
 
     /** Parses and runs; returns the process exit code. */

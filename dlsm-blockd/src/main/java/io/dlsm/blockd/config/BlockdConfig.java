@@ -5,5 +5,5 @@ import java.util.Optional;
 
 /** Everything blockd is started with. */
 public record BlockdConfig(Path dataDir, HostPort nbdListen, HostPort apiListen, int ioThreads,
-                           int maxConnections, Optional<Path> tokenFile) {
+                           int maxConnections, Optional<Path> tokenFile, java.time.Duration sourceRetryDeadline) {
 }

@@ -269,7 +269,7 @@ final class BackgroundCopier implements Runnable {
         read.whenComplete((ok, failure) -> {
             try {
                 if (failure == null) {
-                    buf.flip();
+                    // readAsync filled [position, limit) without moving the position.
                     sink.local().write(off, buf, false);
                     for (long k = from; k < to; k++) {
                         sink.markPresent(k);

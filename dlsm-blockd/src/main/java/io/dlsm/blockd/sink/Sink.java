@@ -231,11 +231,7 @@ public final class Sink implements BlockDevice {
     public void read(long offset, ByteBuffer dst) throws IOException {
         if (proxied(() -> {
             int n = dst.remaining();
-            link.call(c -> {
-                ByteBuffer view = dst.duplicate();
-                c.read(offset, view);
-                return null;
-            });
+            link.call(c -> SourceLink.await(c.readAsync(offset, dst.duplicate())));
             dst.position(dst.limit());
             counters.proxiedReads.add(n);
         })) {
@@ -249,10 +245,7 @@ public final class Sink implements BlockDevice {
     public void write(long offset, ByteBuffer src, boolean fua) throws IOException {
         if (proxied(() -> {
             int n = src.remaining();
-            link.call(c -> {
-                c.write(offset, src.duplicate(), fua);
-                return null;
-            });
+            link.call(c -> SourceLink.await(c.writeAsync(offset, src.duplicate(), fua)));
             src.position(src.limit());
             counters.proxiedWrites.add(n);
         })) {
@@ -267,10 +260,7 @@ public final class Sink implements BlockDevice {
 
     @Override
     public void flush() throws IOException {
-        if (proxied(() -> link.call(c -> {
-            c.flush();
-            return null;
-        }))) {
+        if (proxied(() -> link.call(c -> SourceLink.await(c.flushAsync())))) {
             return;
         }
         commitBitmap();
@@ -465,12 +455,8 @@ public final class Sink implements BlockDevice {
                 int len = (int) (regionEnd(runEnd - 1) - off);
                 ByteBuffer buf = buffers.acquire(len);
                 try {
-                    link.call(c -> {
-                        buf.clear().limit(len);
-                        c.read(off, buf);
-                        return null;
-                    });
-                    buf.flip();
+                    // readAsync fills [position, limit) without moving the position.
+                    link.call(c -> SourceLink.await(c.readAsync(off, buf.clear().limit(len))));
                     local.write(off, buf, false);
                 } catch (BlockIoException e) {
                     if (e.errno() == Errno.EIO) {
@@ -622,20 +608,14 @@ public final class Sink implements BlockDevice {
             try {
                 local.read(off, buf);
                 buf.flip();
-                link.call(c -> {
-                    c.write(off, buf.duplicate(), false);
-                    return null;
-                });
+                link.call(c -> SourceLink.await(c.writeAsync(off, buf.duplicate(), false)));
             } finally {
                 buffers.release(buf);
             }
             bytes += len;
             counters.migratedBack.add(len);
         }
-        link.call(c -> {
-            c.flush();
-            return null;
-        });
+        link.call(c -> SourceLink.await(c.flushAsync()));
         return bytes;
     }
 }

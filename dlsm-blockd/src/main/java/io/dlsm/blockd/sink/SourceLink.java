@@ -27,6 +27,30 @@ final class SourceLink implements Closeable {
         T apply(NbdClient client) throws IOException;
     }
 
+    /**
+     * How long one attempt may take before the connection is presumed hung and replaced:
+     * a source that keeps the socket open but stops answering must not stall the guest.
+     */
+    static final Duration ATTEMPT_TIMEOUT = Duration.ofSeconds(10);
+
+    /** Waits for an asynchronous request, at most {@link #ATTEMPT_TIMEOUT}. */
+    static <T> T await(java.util.concurrent.CompletableFuture<T> f) throws IOException {
+        try {
+            return f.get(ATTEMPT_TIMEOUT.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+            f.cancel(false);
+            throw new IOException("no answer from the source within " + ATTEMPT_TIMEOUT.toSeconds() + " s");
+        } catch (java.util.concurrent.ExecutionException e) {
+            if (e.getCause() instanceof IOException io) {
+                throw io;
+            }
+            throw new IOException(e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new BlockIoException(Errno.ESHUTDOWN, "interrupted while waiting for the source");
+        }
+    }
+
     private final SinkRecord.SourceAddress address;
     private final ReconnectingNbdClient connection;
     private final Duration deadline;
