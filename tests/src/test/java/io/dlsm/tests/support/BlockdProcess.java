@@ -1,0 +1,229 @@
+package io.dlsm.tests.support;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.NullNode;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.UncheckedIOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The packaged dlsm-blockd jar running as a real OS process on 127.0.0.1 with ephemeral ports.
+ * Readiness is the single {@code READY nbd=... api=...} stdout line, awaited with a bound.
+ * stderr goes to a file next to the data dir so a failing test can point at the daemon's log.
+ */
+public final class BlockdProcess implements AutoCloseable {
+    private static final Duration READY_TIMEOUT = Duration.ofSeconds(30);
+    private static final Pattern READY = Pattern.compile("READY nbd=(\\S+):(\\d+) api=(\\S+)");
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    public record Reply(int status, JsonNode body) {
+    }
+
+    private final Path dataDir;
+    private final Path stderrLog;
+    private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(Duration.ofSeconds(5)).build();
+    private Process process;
+    private String nbdHost;
+    private int nbdPort;
+    private String apiBase;
+    private int starts;
+
+    private BlockdProcess(Path dataDir) {
+        this.dataDir = dataDir;
+        this.stderrLog = dataDir.resolveSibling(dataDir.getFileName() + "-blockd-stderr.log");
+    }
+
+    /** Starts blockd on {@code dataDir}, which is created if needed. */
+    public static BlockdProcess start(Path dataDir) {
+        BlockdProcess b = new BlockdProcess(dataDir);
+        b.launch();
+        return b;
+    }
+
+    public String nbdUri(String export) {
+        return "nbd://" + nbdHost + ":" + nbdPort + "/" + export;
+    }
+
+    public String nbdHost() {
+        return nbdHost;
+    }
+
+    public int nbdPort() {
+        return nbdPort;
+    }
+
+    public String apiBase() {
+        return apiBase;
+    }
+
+    public Path dataDir() {
+        return dataDir;
+    }
+
+    public Path stderrLog() {
+        return stderrLog;
+    }
+
+    public long pid() {
+        return process.pid();
+    }
+
+    public boolean isAlive() {
+        return process != null && process.isAlive();
+    }
+
+    /** Creates a volume and returns its JSON; fails unless the API answers 201. */
+    public JsonNode createVolume(String name, long sizeBytes, boolean readOnly) {
+        Reply r = call("POST", "/v1/volumes", Map.of("name", name, "sizeBytes", sizeBytes, "readOnly", readOnly));
+        if (r.status() != 201) {
+            throw new AssertionError("creating volume " + name + " answered " + r.status() + ": " + r.body());
+        }
+        return r.body();
+    }
+
+    public JsonNode createVolume(String name, long sizeBytes) {
+        return createVolume(name, sizeBytes, false);
+    }
+
+    /** A JSON call with a body serialized from {@code body} (null = no body). */
+    public Reply call(String method, String path, Object body) {
+        try {
+            return callRaw(method, path, body == null ? null : JSON.writeValueAsString(body));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** A call with the body sent verbatim, for malformed-input tests. */
+    public Reply callRaw(String method, String path, String rawBody) {
+        HttpRequest.BodyPublisher publisher = rawBody == null
+                ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(rawBody);
+        HttpRequest request = HttpRequest.newBuilder(URI.create(apiBase + path))
+                .timeout(Duration.ofSeconds(15)).header("Content-Type", "application/json")
+                .method(method, publisher).build();
+        try {
+            HttpResponse<String> resp = http.send(request, HttpResponse.BodyHandlers.ofString());
+            String text = resp.body();
+            JsonNode node = text == null || text.isBlank() ? NullNode.getInstance() : JSON.readTree(text);
+            return new Reply(resp.statusCode(), node);
+        } catch (IOException e) {
+            throw new UncheckedIOException(method + " " + path + " failed; blockd log: " + stderrLog, e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** SIGKILL: no shutdown hook runs, as in a crash. */
+    public void kill9() {
+        if (process != null) {
+            PeerCommand.kill(process);
+        }
+    }
+
+    /** Orderly stop (SIGTERM), escalating to SIGKILL if it does not exit in time. */
+    public void stop() {
+        if (process == null || !process.isAlive()) {
+            return;
+        }
+        process.destroy();
+        try {
+            if (!process.waitFor(15, TimeUnit.SECONDS)) {
+                kill9();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            kill9();
+        }
+    }
+
+    /** Starts a fresh process on the same data dir; the ports change. */
+    public void restart() {
+        stop();
+        launch();
+    }
+
+    @Override
+    public void close() {
+        kill9();
+    }
+
+    private void launch() {
+        String jar = System.getProperty("dlsm.blockd.jar");
+        if (jar == null || !Files.isRegularFile(Path.of(jar))) {
+            throw new IllegalStateException("system property dlsm.blockd.jar must name the packaged blockd jar, got "
+                    + jar + " (run the reactor build, or package dlsm-blockd first)");
+        }
+        String javaBin = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        try {
+            Files.createDirectories(dataDir);
+            starts++;
+            Files.writeString(stderrLog, "=== start " + starts + "\n", StandardCharsets.UTF_8,
+                    StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+            process = new ProcessBuilder(javaBin, "-jar", jar, "--data-dir", dataDir.toString(),
+                    "--nbd-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0")
+                    .redirectError(ProcessBuilder.Redirect.appendTo(stderrLog.toFile()))
+                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                    .start();
+        } catch (IOException e) {
+            throw new UncheckedIOException("could not start blockd", e);
+        }
+        String line = awaitReadyLine();
+        Matcher m = READY.matcher(line);
+        if (!m.matches()) {
+            kill9();
+            throw new IllegalStateException("blockd printed '" + line + "' instead of READY; log: " + stderrLog);
+        }
+        nbdHost = m.group(1);
+        nbdPort = Integer.parseInt(m.group(2));
+        apiBase = "http://" + m.group(3);
+    }
+
+    /** Reads stdout on a daemon thread, which keeps draining it after READY so blockd never blocks. */
+    private String awaitReadyLine() {
+        CompletableFuture<String> first = new CompletableFuture<>();
+        Process p = process;
+        Thread reader = new Thread(() -> {
+            try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+                String line = r.readLine();
+                first.complete(line == null ? "<stdout closed, exit " + p.waitFor() + ">" : line);
+                while (r.readLine() != null) {
+                    // Keep the pipe drained.
+                }
+            } catch (IOException | InterruptedException e) {
+                first.completeExceptionally(e);
+            }
+        }, "blockd-stdout-" + p.pid());
+        reader.setDaemon(true);
+        reader.start();
+        try {
+            return first.get(READY_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException | ExecutionException e) {
+            kill9();
+            throw new IllegalStateException("blockd did not print READY within " + READY_TIMEOUT + "; log: " + stderrLog, e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            kill9();
+            throw new IllegalStateException(e);
+        }
+    }
+}
