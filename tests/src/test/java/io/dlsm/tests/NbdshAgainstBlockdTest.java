@@ -7,7 +7,6 @@ import io.dlsm.tests.support.PeerCommand;
 import java.nio.file.Path;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -162,13 +161,10 @@ class NbdshAgainstBlockdTest {
     }
 
     /*
-     * BLOCKD BUG (open): NBD_CMD_WRITE_ZEROES with NBD_CMD_FLAG_NO_HOLE asks for the range to
-     * be fully provisioned. blockd provisions it (fallocate ZERO_RANGE leaves an unwritten
-     * extent on ext4) but BLOCK_STATUS derives HOLE from SEEK_HOLE, which reports unwritten
-     * extents as holes, so the range is advertised as NBD_STATE_HOLE (type 3) although the
-     * spec says HOLE means "future writes may cause fragmentation or ENOSPC".
+     * NBD_CMD_FLAG_NO_HOLE promises a provisioned range; the spec's HOLE means "future writes
+     * may fragment or fail with ENOSPC", so block status must not report such a range as a hole
+     * (ext4's unwritten extents from fallocate ZERO_RANGE would be).
      */
-    @Disabled("blockd reports NBD_STATE_HOLE for a range zeroed with NO_HOLE; see comment")
     @Test
     void zeroWithNoHoleIsNotReportedAsAHole() {
         nbdsh("nohole", false, """

@@ -17,7 +17,6 @@ public interface LibC extends Library {
     int SEEK_HOLE = 4;
     int FALLOC_FL_KEEP_SIZE = 0x01;
     int FALLOC_FL_PUNCH_HOLE = 0x02;
-    int FALLOC_FL_ZERO_RANGE = 0x10;
     int ENXIO = 6;
     int EOPNOTSUPP = 95;
     int ENOSPC = 28;

@@ -35,10 +35,6 @@ public final class SparseFile implements Closeable {
         return fallocate(LibC.FALLOC_FL_PUNCH_HOLE | LibC.FALLOC_FL_KEEP_SIZE, offset, length);
     }
 
-    public Result zeroRange(long offset, long length) throws IOException {
-        return fallocate(LibC.FALLOC_FL_ZERO_RANGE | LibC.FALLOC_FL_KEEP_SIZE, offset, length);
-    }
-
     private Result fallocate(int mode, long offset, long length) throws IOException {
         try {
             libc.fallocate(fd, mode, offset, length);

@@ -116,17 +116,21 @@ public final class FileBlockDevice implements BlockDevice {
     @Override
     public void writeZeroes(long offset, long length, boolean mayPunch, boolean fastOnly, boolean fua)
             throws IOException {
-        boolean done = mayPunch && sparse.punchHole(offset, length) == SparseFile.Result.DONE;
-        if (!done) {
-            done = sparse.zeroRange(offset, length) == SparseFile.Result.DONE;
-        }
-        if (!done) {
-            if (fastOnly) {
-                throw new BlockIoException(Errno.ENOTSUP,
-                        "the filesystem under " + path + " cannot zero without writing");
+        if (mayPunch && sparse.punchHole(offset, length) == SparseFile.Result.DONE) {
+            if (fua) {
+                flush();
             }
-            writeZeroBuffers(offset, length);
+            return;
         }
+        // NO_HOLE promises allocated space. fallocate(ZERO_RANGE) reserves it but leaves
+        // "unwritten" extents that SEEK_HOLE reports as holes, so block status would then
+        // contradict the promise: write real zeroes instead, which is slow, hence ENOTSUP for
+        // FAST_ZERO as the protocol asks.
+        if (fastOnly) {
+            throw new BlockIoException(Errno.ENOTSUP,
+                    "zeroing without a hole means writing zeroes on " + path + ", which is not fast");
+        }
+        writeZeroBuffers(offset, length);
         if (fua) {
             flush();
         }
