@@ -19,9 +19,9 @@ import java.nio.charset.StandardCharsets;
  * for and decodes replies by hand, independently of the production codec, so a test states
  * the wire layout it expects. Reads go through the socket adaptor because, unlike a blocking
  * channel read, it honours SO_TIMEOUT: a server that stays silent fails the test instead of
- * hanging it.
+ * hanging it. Public so that tests of the volume store can hold a real connection open.
  */
-final class RawNbdClient implements Closeable {
+public final class RawNbdClient implements Closeable {
     private static final int READ_TIMEOUT_MILLIS = 10_000;
 
     private final SocketChannel ch;
@@ -44,7 +44,7 @@ final class RawNbdClient implements Closeable {
      * Greeting, client flags with NO_ZEROES, optionally structured replies and
      * base:allocation, then NBD_OPT_GO: the client is in transmission when this returns.
      */
-    static RawNbdClient open(InetSocketAddress server, String export, boolean structured,
+    public static RawNbdClient open(InetSocketAddress server, String export, boolean structured,
                              boolean allocation) throws IOException {
         RawNbdClient c = connect(server);
         c.readGreeting();
