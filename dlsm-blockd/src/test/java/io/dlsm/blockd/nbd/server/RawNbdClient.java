@@ -19,7 +19,7 @@ import java.nio.charset.StandardCharsets;
  * for and decodes replies by hand, independently of the production codec, so a test states
  * the wire layout it expects. Reads go through the socket adaptor because, unlike a blocking
  * channel read, it honours SO_TIMEOUT: a server that stays silent fails the test instead of
- * hanging it. Public so that tests of the volume store can hold a real connection open.
+ * hanging it. Its session-level calls are public so that volume and daemon tests can use a real connection.
  */
 public final class RawNbdClient implements Closeable {
     private static final int READ_TIMEOUT_MILLIS = 10_000;
@@ -115,7 +115,7 @@ public final class RawNbdClient implements Closeable {
         assertThat(readOptionReply().type()).isEqualTo(NBD_REP_ACK);
     }
 
-    long exportSize() {
+    public long exportSize() {
         return exportSize;
     }
 
@@ -198,7 +198,7 @@ public final class RawNbdClient implements Closeable {
     }
 
     /** Writes a request, expects a successful simple reply to it. */
-    void writeOk(long offset, byte[] data) throws IOException {
+    public void writeOk(long offset, byte[] data) throws IOException {
         write(offset, offset, data, 0);
         SimpleReply r = readSimpleReply(0);
         assertThat(r.error()).as("error of write at %d", offset).isZero();
@@ -206,7 +206,7 @@ public final class RawNbdClient implements Closeable {
     }
 
     /** Reads with simple replies, expecting success. */
-    byte[] readOk(long offset, int length) throws IOException {
+    public byte[] readOk(long offset, int length) throws IOException {
         request(0, NBD_CMD_READ, offset, offset, length);
         SimpleReply r = readSimpleReply(length);
         assertThat(r.error()).as("error of read at %d", offset).isZero();
