@@ -3,8 +3,6 @@ package io.dlsm.blockd.volume;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.dlsm.blockd.block.Extent;
-import io.dlsm.blockd.posix.LibC;
-import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.List;
@@ -25,11 +23,7 @@ class FileBlockDeviceTest {
 
     @BeforeEach
     void openDevice() throws Exception {
-        Path img = dir.resolve("dev.img");
-        try (RandomAccessFile raf = new RandomAccessFile(img.toFile(), "rw")) {
-            raf.setLength(SIZE);
-        }
-        device = FileBlockDevice.open(LibC.INSTANCE, img);
+        device = SparseDevices.create(dir.resolve("dev.img"), SIZE);
     }
 
     @AfterEach

@@ -5,9 +5,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.dlsm.blockd.nbd.server.RawNbdClient.Chunk;
 import io.dlsm.blockd.nbd.server.RawNbdClient.SimpleReply;
-import io.dlsm.blockd.posix.LibC;
 import io.dlsm.blockd.volume.FileBlockDevice;
-import java.io.RandomAccessFile;
+import io.dlsm.blockd.volume.SparseDevices;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -43,11 +42,7 @@ class NbdServerTest {
 
     @BeforeEach
     void startServer() throws Exception {
-        Path img = dir.resolve("file.img");
-        try (RandomAccessFile raf = new RandomAccessFile(img.toFile(), "rw")) {
-            raf.setLength(SIZE);
-        }
-        file = FileBlockDevice.open(LibC.INSTANCE, img);
+        file = SparseDevices.create(dir.resolve("file.img"), SIZE);
         memory = new MemoryBlockDevice(SIZE, MemoryBlockDevice.ALL);
         server = new NbdServerFixture();
         server.export("file", file);
