@@ -25,6 +25,7 @@ import java.net.InetSocketAddress;
 import java.net.URI;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -124,7 +125,13 @@ public final class Blockd implements Closeable {
     private void lockDataDir() throws IOException {
         Path lockFile = config.dataDir().resolve(".lock");
         lockChannel = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-        FileLock lock = lockChannel.tryLock();
+        FileLock lock;
+        try {
+            lock = lockChannel.tryLock();
+        } catch (OverlappingFileLockException e) {
+            // Another Blockd in this same JVM holds it: the same conflict as another process.
+            lock = null;
+        }
         if (lock == null) {
             lockChannel.close();
             throw new IOException("data directory " + config.dataDir()

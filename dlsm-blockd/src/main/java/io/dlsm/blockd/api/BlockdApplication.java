@@ -9,6 +9,8 @@ import java.util.Optional;
 import org.glassfish.jersey.jackson.JacksonFeature;
 import org.glassfish.jersey.server.ResourceConfig;
 import org.glassfish.jersey.server.ServerProperties;
+import org.glassfish.jersey.server.model.Resource;
+import org.glassfish.jersey.server.model.ResourceMethod;
 
 /** blockd's control API: resources are plain objects built by the daemon and handed in here. */
 public final class BlockdApplication extends ResourceConfig {
@@ -23,7 +25,28 @@ public final class BlockdApplication extends ResourceConfig {
         register(new JsonExceptionMapper());
         register(new WebExceptionMapper());
         token.ifPresent(t -> register(new BearerTokenFilter(t)));
-        registerInstances(new VolumeResource(volumes), new SinkResource(sinks),
-                new MetricsResource(registry, new SinkMetrics(registry), sinks));
+        registerResources(boundTo(new VolumeResource(volumes)), boundTo(new SinkResource(sinks)),
+                boundTo(new MetricsResource(registry, new SinkMetrics(registry), sinks)));
+    }
+
+    /**
+     * The annotated model of {@code instance}'s class with every method handled by that
+     * instance. Registering the instance itself works too, but Jersey then also vets it as a
+     * provider and logs a spurious warning (jersey#3700); building the model ourselves keeps
+     * plain constructors without an injection binder.
+     */
+    static Resource boundTo(Object instance) {
+        return bind(Resource.from(instance.getClass()), instance);
+    }
+
+    private static Resource bind(Resource model, Object instance) {
+        Resource.Builder b = Resource.builder(model);
+        for (ResourceMethod m : model.getResourceMethods()) {
+            b.updateMethod(m).handledBy(instance, m.getInvocable().getHandlingMethod());
+        }
+        for (Resource child : model.getChildResources()) {
+            b.replaceChildResource(child, bind(child, instance));
+        }
+        return b.build();
     }
 }

@@ -18,6 +18,9 @@ public record HostPort(String host, int port) {
         String host = text.substring(0, colon);
         if (host.startsWith("[") && host.endsWith("]")) {
             host = host.substring(1, host.length() - 1);
+        } else if (host.contains(":")) {
+            // "::1" would otherwise read as host ":" port 1.
+            throw new IllegalArgumentException("'" + text + "': write an IPv6 address in brackets, [ADDR]:PORT");
         }
         try {
             return new HostPort(host, Integer.parseInt(text.substring(colon + 1)));

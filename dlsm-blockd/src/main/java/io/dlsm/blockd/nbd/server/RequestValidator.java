@@ -21,11 +21,12 @@ public final class RequestValidator {
     }
 
     public static Optional<Errno> validate(Request r, ExportView e) {
-        int allowed = switch (r.type()) {
+        // FUA is valid on every command once NBD_FLAG_SEND_FUA was offered: the spec says the
+        // server MUST accept it anywhere, since existing clients (qemu) set it on FLUSH.
+        int allowed = NBD_CMD_FLAG_FUA | switch (r.type()) {
             case NBD_CMD_READ -> e.structuredReplies() ? NBD_CMD_FLAG_DF : 0;
-            case NBD_CMD_WRITE -> NBD_CMD_FLAG_FUA;
-            case NBD_CMD_TRIM -> NBD_CMD_FLAG_FUA;
-            case NBD_CMD_WRITE_ZEROES -> NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_NO_HOLE | NBD_CMD_FLAG_FAST_ZERO;
+            case NBD_CMD_WRITE, NBD_CMD_TRIM -> 0;
+            case NBD_CMD_WRITE_ZEROES -> NBD_CMD_FLAG_NO_HOLE | NBD_CMD_FLAG_FAST_ZERO;
             case NBD_CMD_BLOCK_STATUS -> NBD_CMD_FLAG_REQ_ONE;
             case NBD_CMD_FLUSH, NBD_CMD_DISC -> 0;
             default -> -1;
@@ -37,6 +38,9 @@ public final class RequestValidator {
             return Optional.of(Errno.EINVAL);
         }
         Capabilities c = e.capabilities();
+        if (r.hasFlag(NBD_CMD_FLAG_FUA) && !c.fua()) {
+            return Optional.of(Errno.EINVAL);
+        }
         boolean mutating = r.type() == NBD_CMD_WRITE || r.type() == NBD_CMD_TRIM
                 || r.type() == NBD_CMD_WRITE_ZEROES;
         if (r.type() == NBD_CMD_READ || r.type() == NBD_CMD_WRITE) {
@@ -71,9 +75,6 @@ public final class RequestValidator {
             }
             default -> {
             }
-        }
-        if (r.hasFlag(NBD_CMD_FLAG_FUA) && !c.fua()) {
-            return Optional.of(Errno.EINVAL);
         }
         // Offsets are unsigned on the wire: a "negative" one is past any end.
         long end = r.offset() + r.length();

@@ -1,0 +1,111 @@
+package io.dlsm.blockd.config;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+class BlockdCommandTest {
+    @TempDir
+    Path dir;
+
+    /** Runs the command line; returns the config the daemon would have been started with. */
+    private static BlockdConfig parse(String... args) {
+        AtomicReference<BlockdConfig> seen = new AtomicReference<>();
+        int code = BlockdCommand.run(c -> {
+            seen.set(c);
+            return 0;
+        }, args);
+        assertThat(code).as("exit code").isZero();
+        return seen.get();
+    }
+
+    @Test
+    void defaults() {
+        assertThat(parse()).isEqualTo(new BlockdConfig(Path.of("/var/lib/dlsm/blockd"),
+                new HostPort("127.0.0.1", 10809), new HostPort("127.0.0.1", 7810), 8, 256, Optional.empty(), java.time.Duration.ofSeconds(60)));
+    }
+
+    @Test
+    void flags() {
+        assertThat(parse("--data-dir", "/srv/d", "--nbd-listen", "0.0.0.0:0", "--api-listen=[::1]:9000",
+                "--io-threads", "3", "--max-connections", "5", "--token-file", "/etc/t"))
+                .isEqualTo(new BlockdConfig(Path.of("/srv/d"), new HostPort("0.0.0.0", 0),
+                        new HostPort("::1", 9000), 3, 5, Optional.of(Path.of("/etc/t")), java.time.Duration.ofSeconds(60)));
+    }
+
+    @Test
+    void configFileSuppliesDefaultsAndFlagsWin() throws Exception {
+        Path file = dir.resolve("blockd.properties");
+        Files.writeString(file, "data-dir=/from/file\nnbd-listen=10.0.0.1:10809\nio-threads=12\n");
+        BlockdConfig c = parse("--config", file.toString(), "--io-threads", "2");
+        assertThat(c.dataDir()).isEqualTo(Path.of("/from/file"));
+        assertThat(c.nbdListen()).isEqualTo(new HostPort("10.0.0.1", 10809));
+        assertThat(c.ioThreads()).isEqualTo(2);
+        assertThat(c.apiListen()).isEqualTo(new HostPort("127.0.0.1", 7810));
+        assertThat(parse("--config=" + file).ioThreads()).isEqualTo(12);
+    }
+
+    @Test
+    void badValuesFailWithoutStartingTheDaemon() {
+        for (String[] args : new String[][] {{"--io-threads", "0"}, {"--max-connections", "-1"},
+            {"--io-threads", "many"}, {"--no-such-flag"}, {"--nbd-listen", "nohost"}}) {
+            AtomicReference<BlockdConfig> seen = new AtomicReference<>();
+            PrintStream err = System.err;
+            System.setErr(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+            int code;
+            try {
+                code = BlockdCommand.run(c -> {
+                    seen.set(c);
+                    return 0;
+                }, args);
+            } finally {
+                System.setErr(err);
+            }
+            assertThat(code).as(String.join(" ", args)).isNotZero();
+            assertThat(seen.get()).isNull();
+        }
+    }
+
+    @Test
+    void helpExitsZeroAndListsTheMainOptions() {
+        PrintStream out = System.out;
+        ByteArrayOutputStream captured = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(captured, true, StandardCharsets.UTF_8));
+        int code;
+        try {
+            code = BlockdCommand.run(c -> {
+                throw new AssertionError("--help must not start the daemon");
+            }, "--help");
+        } finally {
+            System.setOut(out);
+        }
+        assertThat(code).isZero();
+        assertThat(captured.toString(StandardCharsets.UTF_8)).contains("--data-dir", "--nbd-listen", "--api-listen");
+    }
+
+    @Test
+    void hostPortParsesNamesIpv4AndBracketedIpv6() {
+        assertThat(HostPort.parse("localhost:7810")).isEqualTo(new HostPort("localhost", 7810));
+        assertThat(HostPort.parse("0.0.0.0:0")).isEqualTo(new HostPort("0.0.0.0", 0));
+        assertThat(HostPort.parse("[::1]:10809")).isEqualTo(new HostPort("::1", 10809));
+        assertThat(HostPort.parse("[::1]:10809")).hasToString("[::1]:10809");
+        assertThat(HostPort.parse("[::1]:10809").toSocketAddress().getAddress().isLoopbackAddress()).isTrue();
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"", "host", ":80", "host:", "host:port", "host:65536", "host:-1", "[::1]", "::1"})
+    void hostPortRejectsMalformedAddresses(String text) {
+        assertThatThrownBy(() -> HostPort.parse(text)).isInstanceOf(IllegalArgumentException.class);
+    }
+}
