@@ -71,6 +71,7 @@ DATA_DIR=""
 IMG=""
 RESULTS=""
 SIZE_BYTES=0
+CLK_TCK=$(getconf CLK_TCK)
 
 # PIDs of every background process we start; killed on exit whatever happens.
 PIDS=()
@@ -190,6 +191,7 @@ wait_export() {
 
 start_blockd() {
     local out="$WORK_DIR/blockd.$1.log" i line=""
+    : >"$out" # exists before the first grep, whoever wins the fork race
     # shellcheck disable=SC2086  # BLOCKD_JAVA_OPTS is a list of JVM options
     java $BLOCKD_JAVA_OPTS -jar "$DLSM_BLOCKD_JAR" --data-dir "$DATA_DIR" \
         --nbd-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 >"$out" 2>&1 &
@@ -264,6 +266,16 @@ stop_server() {
 
 # ------------------------------------------------------------------- load --
 
+server_cpu_ticks() {
+    # utime+stime of the server process (all its threads), in clock ticks.
+    # Parsed after the last ')' because the command name may contain spaces.
+    local stat rest
+    stat=$(<"/proc/$SRV_PID/stat")
+    rest=${stat##*) }
+    read -r -a f <<<"$rest"
+    echo $((f[11] + f[12]))
+}
+
 run_fio() {
     # run_fio OUT_JSON fio-args... ; bounded by timeout so a stuck server
     # cannot stall the run, and tracked by PID for the exit trap.
@@ -295,14 +307,20 @@ measure() {
         # norandommap: a pure random stream; the map only adds client CPU.
         randread) dir="read"; args=(--rw=randread --bs=4k --iodepth="$RAND_IODEPTH" --norandommap) ;;
     esac
+    # Server CPU use over the whole fio run (ramp included) shows how much
+    # of the 2 shared cores each server needs for its throughput.
+    local t0 c0 t1 c1 cpu
+    t0=$EPOCHREALTIME c0=$(server_cpu_ticks)
     run_fio "$out" --name="$wl" "${args[@]}" \
         --time_based --runtime="$RUNTIME" --ramp_time="$RAMP"
+    t1=$EPOCHREALTIME c1=$(server_cpu_ticks)
+    cpu=$("$PY" -c "print(round(100 * ($c1 - $c0) / $CLK_TCK / ($t1 - $t0), 1))")
     local bw iops
     read -r bw iops < <("$PY" "$REPORT" parse "$out" "$dir")
     [[ -n $bw && -n $iops ]] || die "could not parse $out"
-    printf '%s\t%s\t%s\t%s\t%s\n' "$role" "$wl" "$round" "$bw" "$iops" >>"$RESULTS"
-    log "$(printf '%-9s r%s %-9s %9.1f MB/s %9.0f IOPS' "$server" "$round" "$wl" \
-        "$("$PY" -c "print($bw/1e6)")" "$iops")"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$role" "$wl" "$round" "$bw" "$iops" "$cpu" >>"$RESULTS"
+    log "$(printf '%-9s r%s %-9s %9.1f MB/s %9.0f IOPS  server CPU %5.1f%%' "$server" "$round" "$wl" \
+        "$("$PY" -c "print($bw/1e6)")" "$iops" "$cpu")"
 }
 
 bench_server() {

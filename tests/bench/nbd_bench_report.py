@@ -43,35 +43,37 @@ def parse(path, direction):
 
 
 def table(results, name_a, name_b):
-    # samples[(workload, role)] = [(round, bytes_per_s, iops), ...]; role is
+    # samples[(workload, role)] = [(round, bytes_per_s, iops, cpu%), ...]; role is
     # "A" or "B" so a same-server sanity run (A == B) stays two columns.
     samples = {}
     with open(results, encoding="utf-8") as f:
         for line in f:
             if not line.strip():
                 continue
-            role, workload, rnd, bw, iops = line.split("\t")
+            role, workload, rnd, bw, iops, cpu = line.split("\t")
             samples.setdefault((workload, role), []).append(
-                (int(rnd), float(bw), float(iops)))
+                (int(rnd), float(bw), float(iops), float(cpu)))
 
     def med(workload, server):
         s = samples.get((workload, server), [])
         if not s:
-            return None, None
+            return None, None, None
         return (statistics.median(x[1] for x in s) / 1e6,
-                statistics.median(x[2] for x in s))
+                statistics.median(x[2] for x in s),
+                statistics.median(x[3] for x in s))
 
     header = ["workload",
               f"{name_a} MB/s", f"{name_a} IOPS",
               f"{name_b} MB/s", f"{name_b} IOPS",
-              "ratio", "target", "result"]
+              "ratio", "target", "result",
+              f"{name_a} CPU%", f"{name_b} CPU%"]
     rows = []
     for wid, label, metric, target in WORKLOADS:
-        a_mb, a_iops = med(wid, "A")
-        b_mb, b_iops = med(wid, "B")
+        a_mb, a_iops, a_cpu = med(wid, "A")
+        b_mb, b_iops, b_cpu = med(wid, "B")
         if a_mb is None or b_mb is None:
             rows.append([label, "-", "-", "-", "-", "-", f">= {target:.1f}x",
-                         "N/A"])
+                         "N/A", "-", "-"])
             continue
         a, b = (a_mb, b_mb) if metric == "MB/s" else (a_iops, b_iops)
         ratio = a / b if b > 0 else float("inf")
@@ -79,7 +81,8 @@ def table(results, name_a, name_b):
                      f"{a_mb:.1f}", f"{a_iops:.0f}",
                      f"{b_mb:.1f}", f"{b_iops:.0f}",
                      f"{ratio:.2f}x ({metric})", f">= {target:.1f}x",
-                     "PASS" if ratio >= target else "MISS"])
+                     "PASS" if ratio >= target else "MISS",
+                     f"{a_cpu:.0f}", f"{b_cpu:.0f}"])
 
     widths = [max(len(r[i]) for r in [header] + rows)
               for i in range(len(header))]
@@ -96,14 +99,16 @@ def table(results, name_a, name_b):
         print(fmt(r))
     print()
     print(f"medians over rounds; ratio = {name_a} / {name_b}; "
-          "MB/s = 10^6 bytes/s")
+          "MB/s = 10^6 bytes/s;")
+    print("CPU% = server process CPU time / wall time during the fio run "
+          "(100 = one full core; fio shares the same cores)")
     print()
-    print("raw samples (round: MB/s / IOPS):")
+    print("raw samples (round: MB/s / IOPS / server CPU%):")
     for wid, label, _, _ in WORKLOADS:
         for role, server in (("A", name_a), ("B", name_b)):
             s = sorted(samples.get((wid, role), []))
-            vals = ", ".join(f"r{r}: {bw / 1e6:.1f} / {io:.0f}"
-                             for r, bw, io in s)
+            vals = ", ".join(f"r{r}: {bw / 1e6:.1f} / {io:.0f} / {c:.0f}"
+                             for r, bw, io, c in s)
             print(f"  {label:<22} {server:<10} {vals}")
 
 
