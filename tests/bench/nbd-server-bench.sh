@@ -248,12 +248,15 @@ start_nbdkit() {
 start_server() {
     # start_server NAME TAG - exactly one server runs at a time.
     [[ -z $SRV_PID ]] || die "a server is already running"
+    local t0=$EPOCHREALTIME
     case $1 in
         blockd) start_blockd "$2" ;;
         qemu-nbd) start_qemu_nbd "$2" ;;
         nbdkit) start_nbdkit "$2" ;;
     esac
     wait_export
+    log "$(printf '%-9s %s: export ready %.2f s after start' "$1" "$2" \
+        "$("$PY" -c "print($EPOCHREALTIME - $t0)")")"
 }
 
 stop_server() {
@@ -295,6 +298,9 @@ fill_image() {
     log "filling $SIZE_BYTES bytes through $SERVER_A"
     run_fio "$WORK_DIR/fill.json" --name=fill --rw=write --bs=1M \
         --iodepth="$SEQ_IODEPTH" --end_fsync=1
+    local bw iops
+    read -r bw iops < <("$PY" "$REPORT" parse "$WORK_DIR/fill.json" write)
+    log "fill (allocating writes + flush): $("$PY" -c "print(round($bw/1e6, 1))") MB/s"
 }
 
 measure() {
@@ -365,6 +371,9 @@ main() {
     mkdir -p "$DATA_DIR"
     : >"$RESULTS"
 
+    # Other work on the machine makes every number noisy; say so up front.
+    local load_start
+    load_start=$(cut -d' ' -f1-3 /proc/loadavg)
     log "servers: $SERVER_A vs $SERVER_B; size=$SIZE_BYTES rounds=$ROUNDS" \
         "runtime=${RUNTIME}s ramp=${RAMP}s seq_iodepth=$SEQ_IODEPTH rand_iodepth=$RAND_IODEPTH"
     if [[ $SERVER_A != blockd ]]; then
@@ -392,6 +401,10 @@ main() {
     echo "NBD server benchmark: $SERVER_A vs $SERVER_B, same file, 127.0.0.1, fio nbd engine (1 connection)"
     echo "size=$SIZE_BYTES rounds=$ROUNDS runtime=${RUNTIME}s ramp=${RAMP}s" \
         "seq: bs=1M iodepth=$SEQ_IODEPTH; rand: bs=4k iodepth=$RAND_IODEPTH; $(nproc) CPUs"
+    echo "load average before: $load_start, after: $(cut -d' ' -f1-3 /proc/loadavg)"
+    if "$PY" -c "import sys; sys.exit(0 if max(float(x) for x in '$load_start $(cut -d' ' -f1 /proc/loadavg)'.split()) > 1.0 else 1)"; then
+        echo "NOTE: the machine was busy with other work; expect wide round-to-round spread"
+    fi
     echo
     "$PY" "$REPORT" table "$RESULTS" "$SERVER_A" "$SERVER_B"
 }
