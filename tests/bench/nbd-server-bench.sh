@@ -162,8 +162,8 @@ ensure_jar() {
     need_cmd mvn maven
     log "building blockd jar (missing: $DLSM_BLOCKD_JAR)"
     # Offline first (fast, works with a warm ~/.m2); online as a fallback.
-    (cd "$REPO_ROOT" && { mvn -B -o -q -pl dlsm-blockd -am package -DskipTests ||
-        mvn -B -q -pl dlsm-blockd -am package -DskipTests; }) >&2
+    (cd "$REPO_ROOT" && { mvn -B -o -q -Dstyle.color=never -pl dlsm-blockd -am package -DskipTests ||
+        mvn -B -q -Dstyle.color=never -pl dlsm-blockd -am package -DskipTests; }) >&2
     [[ -f $DLSM_BLOCKD_JAR ]] || die "build did not produce $DLSM_BLOCKD_JAR"
 }
 
