@@ -100,6 +100,16 @@ kill_pid() {
     wait "$pid" 2>/dev/null || true
 }
 
+forget_pid() {
+    # Drop a reaped PID from the list so the exit trap can never signal an
+    # unrelated process that later reuses the number.
+    local pid=$1 i
+    for i in "${!PIDS[@]}"; do
+        [[ ${PIDS[i]} == "$pid" ]] && unset 'PIDS[i]'
+    done
+    return 0
+}
+
 cleanup() {
     local rc=$? pid
     trap - EXIT INT TERM
@@ -262,6 +272,7 @@ start_server() {
 stop_server() {
     [[ -n $SRV_PID ]] || return 0
     kill_pid "$SRV_PID"
+    forget_pid "$SRV_PID"
     SRV_PID=""
     # Push this server's dirty pages to disk now, not during the other's run.
     sync "$IMG"
@@ -290,6 +301,7 @@ run_fio() {
     local pid=$!
     PIDS+=("$pid")
     wait "$pid" || die "fio failed ($*), see $out.stderr"
+    forget_pid "$pid"
 }
 
 fill_image() {
