@@ -76,44 +76,56 @@ with open(path, "wb") as f:
 PY
 nbdcopy "$expected" "nbd://$A_NBD/demo"
 
-# The "VM": writes checksummed 64 KiB records at seeded offsets, first to A, later to B.
-# The same records go into the expected image, so the final content is known exactly.
-writer() { # NBD-ADDRESS FIRST-RECORD COUNT
-    /usr/bin/python3 - "$1" "$2" "$3" "$expected" "$SIZE_MIB" <<'PY'
-import hashlib, random, sys, nbd
-addr, first, count, expected, size_mib = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+# The "VM": writes checksummed 64 KiB records at seeded offsets until STOP-FILE appears (or
+# COUNT records), flushes and disconnects. The same records go into the expected image, so
+# the final content is known exactly.
+writer() { # NBD-ADDRESS FIRST-RECORD COUNT STOP-FILE
+    /usr/bin/python3 - "$1" "$2" "$3" "$4" "$expected" "$SIZE_MIB" <<'PY'
+import hashlib, os, random, sys, time, nbd
+addr, first, count, stop, expected, size_mib = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], int(sys.argv[6])
 h = nbd.NBD(); h.connect_uri("nbd://%s/demo" % addr)
 rnd = random.Random(first)
 with open(expected, "r+b") as model:
     for i in range(first, first + count):
+        if os.path.exists(stop):
+            break
         off = rnd.randrange((size_mib << 20) // 65536) * 65536 + rnd.randrange(0, 4096)
         rec = hashlib.sha256(b"record %d" % i).digest() * 2048
         h.pwrite(rec, off)
         model.seek(off); model.write(rec)
+        time.sleep(0.005)
     h.flush()
 h.shutdown()
 PY
 }
 
-echo "== the VM writes on node A"
-writer "$A_NBD" 0 200
+echo "== the VM runs on node A"
+writer "$A_NBD" 0 100000 "$work/leave-a" &
+writer_pid=$!
+pids+=("$writer_pid")
 
 echo "== prepare: migration export on A, proxy sink on B (nothing is copied yet)"
 mexp=$(api POST "$A_API/v1/volumes/demo/migration-export" | json 'd["migrationExport"]')
 api POST "$B_API/v1/sinks" "{\"name\":\"demo\",\"source\":{\"host\":\"127.0.0.1\",\"port\":${A_NBD##*:},\"export\":\"$mexp\"},\"bandwidthBytesPerSecond\":$BANDWIDTH}" >/dev/null
 echo "   sink on B: $(api GET "$B_API/v1/sinks/demo" | json 'd["state"]')"
+sleep 1
 
-echo "== switch: the VM leaves A (A fences itself), the sink on B activates"
+echo "== switch: the VM leaves A (A fences itself when its last writer is gone), the sink on B activates"
 t_switch0=$(date +%s.%N)
-for _ in $(seq 100); do
-    [ "$(api GET "$A_API/v1/volumes/demo" | json 'd["fenced"]')" = True ] && break
-    sleep 0.05
+touch "$work/leave-a"
+wait "$writer_pid"
+fenced=False
+for _ in $(seq 200); do
+    fenced=$(api GET "$A_API/v1/volumes/demo" | json 'd["fenced"]')
+    [ "$fenced" = True ] && break
+    sleep 0.01
 done
+[ "$fenced" = True ] || { echo "node A did not fence itself" >&2; exit 1; }
 api POST "$B_API/v1/sinks/demo/activate" '{}' >/dev/null
 t_switch1=$(date +%s.%N)
 
 echo "== the VM runs on B at once, while the blocks follow"
-writer "$B_NBD" 200 400 &
+writer "$B_NBD" 1000000 400 "$work/never" &
 writer_pid=$!
 pids+=("$writer_pid")
 

@@ -154,7 +154,7 @@ final class BackgroundCopier implements Runnable {
                     zi++;
                 }
                 if (coveredByZeroes(zeroes, zi, start, sink.regionEnd(k))) {
-                    batch = flush(client, batch);
+                    batch = flush(client, batch, zeroes);
                     CompletableFuture<Void> claim = new CompletableFuture<>();
                     if (sink.tryClaim(k, claim)) {
                         skipHole(k, claim);
@@ -163,7 +163,7 @@ final class BackgroundCopier implements Runnable {
                 }
                 if (batch != null && (batch.end != k
                         || sink.regionEnd(k) - sink.regionStart(batch.start) > BATCH_BYTES)) {
-                    batch = flush(client, batch);
+                    batch = flush(client, batch, zeroes);
                 }
                 if (batch == null) {
                     CompletableFuture<Void> claim = new CompletableFuture<>();
@@ -173,10 +173,10 @@ final class BackgroundCopier implements Runnable {
                 } else if (sink.tryClaim(k, batch.claim)) {
                     batch.end = k + 1;
                 } else {
-                    batch = flush(client, batch);
+                    batch = flush(client, batch, zeroes);
                 }
             }
-            flush(client, batch);
+            flush(client, batch, zeroes);
             r = lastRegion + 1 < present.regions() ? present.nextClear(lastRegion + 1) : -1;
         }
     }
@@ -194,9 +194,9 @@ final class BackgroundCopier implements Runnable {
         }
     }
 
-    private Batch flush(NbdClient client, Batch batch) throws InterruptedException {
+    private Batch flush(NbdClient client, Batch batch, List<Extent> zeroes) throws InterruptedException {
         if (batch != null) {
-            fetch(client, batch.start, batch.end, batch.claim);
+            fetch(client, batch.start, batch.end, batch.claim, zeroes);
         }
         return null;
     }
@@ -247,12 +247,19 @@ final class BackgroundCopier implements Runnable {
         sink.checkHydrated();
     }
 
-    /** Fetches claimed regions [from, to) asynchronously; completion stores them and releases. */
-    private void fetch(NbdClient client, long from, long to, CompletableFuture<Void> claim)
+    /**
+     * Fetches claimed regions [from, to) asynchronously: only their data extents cross the
+     * network, zero extents inside them are zeroed locally. Completion stores the data, marks
+     * the regions present and releases the claim.
+     */
+    private void fetch(NbdClient client, long from, long to, CompletableFuture<Void> claim, List<Extent> zeroes)
             throws InterruptedException {
         long off = sink.regionStart(from);
-        int len = (int) (sink.regionEnd(to - 1) - off);
-        limiter.acquire(len);
+        long end = sink.regionEnd(to - 1);
+        int len = (int) (end - off);
+        List<long[]> data = dataRanges(off, end, zeroes);
+        long dataBytes = data.stream().mapToLong(r -> r[1] - r[0]).sum();
+        limiter.acquire(dataBytes);
         // Yield to the guest: while it waits for a fetch, keep only one request of ours queued.
         int bound = 0;
         while (sink.onDemandInFlight() > 0 && inFlight.availablePermits() < IN_FLIGHT - 1 && bound++ < 1000) {
@@ -260,21 +267,33 @@ final class BackgroundCopier implements Runnable {
         }
         inFlight.acquire();
         ByteBuffer buf = buffers.acquire(len);
-        CompletableFuture<Void> read;
+        List<CompletableFuture<Void>> reads = new ArrayList<>();
         try {
-            read = client.readAsync(off, buf);
+            for (long[] r : data) {
+                reads.add(client.readAsync(r[0], buf.slice((int) (r[0] - off), (int) (r[1] - r[0]))));
+            }
         } catch (RuntimeException e) {
-            read = CompletableFuture.failedFuture(e);
+            reads.add(CompletableFuture.failedFuture(e));
         }
-        read.whenComplete((ok, failure) -> {
+        CompletableFuture.allOf(reads.toArray(CompletableFuture[]::new)).whenComplete((ok, failure) -> {
             try {
                 if (failure == null) {
-                    // readAsync filled [position, limit) without moving the position.
-                    sink.local().write(off, buf, false);
+                    long pos = off;
+                    for (long[] r : data) {
+                        if (r[0] > pos) {
+                            sink.local().writeZeroes(pos, r[0] - pos, true, false, false);
+                        }
+                        sink.local().write(r[0], buf.slice((int) (r[0] - off), (int) (r[1] - r[0])), false);
+                        pos = r[1];
+                    }
+                    if (pos < end) {
+                        sink.local().writeZeroes(pos, end - pos, true, false, false);
+                    }
                     for (long k = from; k < to; k++) {
                         sink.markPresent(k);
                     }
-                    sink.counters.copiedInBackground.add(len);
+                    sink.counters.copiedInBackground.add(dataBytes);
+                    sink.counters.skippedHoles.add(len - dataBytes);
                     meter.add(len);
                 } else {
                     asyncFailure.compareAndSet(null, failure instanceof IOException io ? io
@@ -291,6 +310,31 @@ final class BackgroundCopier implements Runnable {
                 inFlight.release();
             }
         });
+    }
+
+    /** [off, end) minus the zero extents, as sorted [start, end) pairs. */
+    static List<long[]> dataRanges(long off, long end, List<Extent> zeroes) {
+        List<long[]> out = new ArrayList<>();
+        long pos = off;
+        for (Extent z : zeroes) {
+            if (z.end() <= pos) {
+                continue;
+            }
+            if (z.offset() >= end) {
+                break;
+            }
+            if (z.offset() > pos) {
+                out.add(new long[] {pos, z.offset()});
+            }
+            pos = Math.max(pos, z.end());
+            if (pos >= end) {
+                break;
+            }
+        }
+        if (pos < end) {
+            out.add(new long[] {pos, end});
+        }
+        return out;
     }
 
     private void drain() throws InterruptedException {

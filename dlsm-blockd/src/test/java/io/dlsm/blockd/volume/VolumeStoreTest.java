@@ -79,7 +79,7 @@ class VolumeStoreTest {
     void createdVolumeIsListedExportedAndBackedBySparseFiles() throws Exception {
         Volume v = store.create("vol-1", MIB, false);
 
-        assertThat(v).isEqualTo(new Volume("vol-1", MIB, 0, false, 0, "vol-1", CREATED));
+        assertThat(v).isEqualTo(new Volume("vol-1", MIB, 0, false, false, 0, 0, "vol-1", null, CREATED));
         assertThat(store.get("vol-1")).isEqualTo(v);
         assertThat(store.list()).extracting(Volume::name).containsExactly("vol-1");
         assertThat(exports.lookup("vol-1")).isPresent();
@@ -228,7 +228,7 @@ class VolumeStoreTest {
         ByteBuffer read = ByteBuffer.allocate(data.length);
         store.device("keep").read(4096, read);
         assertThat(read.array()).isEqualTo(data);
-        assertThat(exports.names()).containsExactly("also", "keep");
+        assertThat(exports.listedNames()).containsExactly("also", "keep");
     }
 
     @Test

@@ -38,6 +38,10 @@ public final class WriteGate {
         return fenced;
     }
 
+    public synchronized int writesInFlight() {
+        return writesInFlight;
+    }
+
     public synchronized int writers() {
         return writers;
     }

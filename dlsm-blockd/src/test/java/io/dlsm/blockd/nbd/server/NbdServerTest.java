@@ -293,14 +293,14 @@ class NbdServerTest {
         try {
             awaitTrue("the drainer waits for the write", () -> drainer.getState() == Thread.State.WAITING);
             assertThat(memoryExport.readOnly()).isTrue();
-            assertThat(memoryExport.writesInFlight()).isEqualTo(1);
+            assertThat(memoryExport.gate().writesInFlight()).isEqualTo(1);
             assertThat(drainer.isAlive()).isTrue();
         } finally {
             gate.countDown();
         }
         drainer.join(TimeUnit.SECONDS.toMillis(10));
         assertThat(drainer.isAlive()).as("drain returned after the write completed").isFalse();
-        assertThat(memoryExport.writesInFlight()).isZero();
+        assertThat(memoryExport.gate().writesInFlight()).isZero();
 
         SimpleReply admitted = c.readSimpleReply(0);
         assertThat(admitted.error()).as("the admitted write completes normally").isZero();
