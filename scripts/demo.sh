@@ -111,9 +111,9 @@ echo "   sink on B: $(api GET "$B_API/v1/sinks/demo" | json 'd["state"]')"
 sleep 1
 
 echo "== switch: the VM leaves A (A fences itself when its last writer is gone), the sink on B activates"
-t_switch0=$(date +%s.%N)
 touch "$work/leave-a"
 wait "$writer_pid"
+t_switch0=$(date +%s.%N)
 fenced=False
 for _ in $(seq 200); do
     fenced=$(api GET "$A_API/v1/volumes/demo" | json 'd["fenced"]')
@@ -174,7 +174,7 @@ print("   fetched on demand        %8.1f MiB" % (d["bytesFetchedOnDemand"] / mib
 print("   copied in background     %8.1f MiB" % (d["bytesCopiedInBackground"] / mib))
 print("   skipped as holes         %8.1f MiB" % (d["bytesSkippedAsHoles"] / mib))
 print("   overwritten, never sent  %8.1f MiB" % (d["bytesOverwrittenNeverFetched"] / mib))
-print("   switch-over (fence seen + activate)  %6.0f ms" % ((float(sys.argv[4]) - float(sys.argv[3])) * 1000))
+print("   switch-over: VM left A -> B active %6.0f ms" % ((float(sys.argv[4]) - float(sys.argv[3])) * 1000))
 print("   t0 -> t1 (proxy phase)   %8.2f s" % (ts(d["t1"]) - ts(d["t0"])))
 print("   t1 -> t2 (hydration)     %8.2f s" % (ts(d["t2"]) - ts(d["t1"])))
 PY
