@@ -301,9 +301,9 @@ public final class Sink implements BlockDevice {
 
     @Override
     public List<Extent> blockStatus(long offset, long length) throws IOException {
-        List<Extent>[] out = new List[1];
-        if (proxied(() -> out[0] = link.call(c -> c.blockStatus(offset, length)))) {
-            return out[0];
+        java.util.concurrent.atomic.AtomicReference<List<Extent>> proxiedAnswer = new java.util.concurrent.atomic.AtomicReference<>();
+        if (proxied(() -> proxiedAnswer.set(link.call(c -> c.blockStatus(offset, length))))) {
+            return proxiedAnswer.get();
         }
         long end = Math.min(size, offset + length);
         long r = regionOf(offset);

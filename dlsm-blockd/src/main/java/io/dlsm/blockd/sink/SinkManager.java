@@ -8,7 +8,6 @@ import io.dlsm.blockd.nbd.server.ExportRegistry;
 import io.dlsm.blockd.posix.LibC;
 import io.dlsm.blockd.state.AtomicFile;
 import io.dlsm.blockd.volume.FileBlockDevice;
-import io.dlsm.blockd.volume.VolumeException;
 import io.dlsm.blockd.volume.VolumeName;
 import io.dlsm.blockd.volume.VolumeStore;
 import java.io.Closeable;
@@ -523,10 +522,5 @@ public final class SinkManager implements Closeable {
                 log.warn("sink {}: close failed: {}", m.sink.name(), e.toString());
             }
         }
-    }
-
-    /** Unused volumes exceptions are translated by the API; keep the type referenced for readers. */
-    static VolumeException unused() {
-        return null;
     }
 }
