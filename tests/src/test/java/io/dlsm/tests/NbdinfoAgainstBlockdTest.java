@@ -4,36 +4,16 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.dlsm.tests.support.BlockdProcess;
+import io.dlsm.tests.support.OneBlockdPerClass;
 import io.dlsm.tests.support.PeerCommand;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** libnbd's nbdinfo reads what blockd advertises during the handshake and via BLOCK_STATUS. */
-class NbdinfoAgainstBlockdTest {
+class NbdinfoAgainstBlockdTest extends OneBlockdPerClass {
     private static final long KIB = 1024;
     private static final ObjectMapper JSON = new ObjectMapper();
-    @TempDir
-    static Path tmp;
-    static BlockdProcess blockd;
-
-    @BeforeAll
-    static void startBlockd() {
-        blockd = BlockdProcess.start(tmp.resolve("data"));
-    }
-
-    @AfterAll
-    static void stopBlockd() {
-        if (blockd != null) {
-            blockd.close();
-        }
-    }
-
     private static JsonNode nbdinfoJson(String... args) throws Exception {
         List<String> cmd = new ArrayList<>(List.of("nbdinfo", "--json"));
         cmd.addAll(List.of(args));

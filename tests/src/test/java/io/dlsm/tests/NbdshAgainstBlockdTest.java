@@ -2,13 +2,9 @@ package io.dlsm.tests;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.dlsm.tests.support.BlockdProcess;
+import io.dlsm.tests.support.OneBlockdPerClass;
 import io.dlsm.tests.support.PeerCommand;
-import java.nio.file.Path;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * libnbd's Python bindings (nbdsh) reach the protocol's corners request by request. Scripts
@@ -16,24 +12,8 @@ import org.junit.jupiter.api.io.TempDir;
  * libnbd checks bounds and capabilities on the client side by default, so scripts that want
  * the server to see a bad request clear the strict-mode bits first.
  */
-class NbdshAgainstBlockdTest {
+class NbdshAgainstBlockdTest extends OneBlockdPerClass {
     private static final long SIZE = 8L << 20;
-    @TempDir
-    static Path tmp;
-    static BlockdProcess blockd;
-
-    @BeforeAll
-    static void startBlockd() {
-        blockd = BlockdProcess.start(tmp.resolve("data"));
-    }
-
-    @AfterAll
-    static void stopBlockd() {
-        if (blockd != null) {
-            blockd.close();
-        }
-    }
-
     /** Runs the script with handle {@code h} connected (base:allocation requested) to a new volume. */
     private static void nbdsh(String volume, boolean readOnly, String script) {
         blockd.createVolume(volume, SIZE, readOnly);

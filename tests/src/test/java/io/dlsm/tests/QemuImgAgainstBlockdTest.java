@@ -4,37 +4,18 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.dlsm.tests.support.BlockdProcess;
+import io.dlsm.tests.support.OneBlockdPerClass;
 import io.dlsm.tests.support.PeerCommand;
 import io.dlsm.tests.support.SparseImageFile;
 import io.dlsm.tests.support.SparseImageFile.Extent;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** QEMU's own NBD client (through qemu-img) against a real blockd process. */
-class QemuImgAgainstBlockdTest {
+class QemuImgAgainstBlockdTest extends OneBlockdPerClass {
     private static final long SIZE = 64L << 20;
-    @TempDir
-    static Path tmp;
-    static BlockdProcess blockd;
-
-    @BeforeAll
-    static void startBlockd() {
-        blockd = BlockdProcess.start(tmp.resolve("data"));
-    }
-
-    @AfterAll
-    static void stopBlockd() {
-        if (blockd != null) {
-            blockd.close();
-        }
-    }
-
     @Test
     void infoReportsTheVolumeSize() throws Exception {
         blockd.createVolume("info", 48L << 20);

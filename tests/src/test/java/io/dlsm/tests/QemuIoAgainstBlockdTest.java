@@ -2,39 +2,19 @@ package io.dlsm.tests;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.dlsm.tests.support.BlockdProcess;
+import io.dlsm.tests.support.OneBlockdPerClass;
 import io.dlsm.tests.support.PeerCommand;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * qemu-io drives QEMU's NBD client request by request. A {@code read -P} mismatch makes
  * qemu-io exit 1, so every verification below is a byte-exact check by the peer itself.
  */
-class QemuIoAgainstBlockdTest {
+class QemuIoAgainstBlockdTest extends OneBlockdPerClass {
     private static final long MIB = 1L << 20;
     private static final long SIZE = 80 * MIB + 512;
-    @TempDir
-    static Path tmp;
-    static BlockdProcess blockd;
-
-    @BeforeAll
-    static void startBlockd() {
-        blockd = BlockdProcess.start(tmp.resolve("data"));
-    }
-
-    @AfterAll
-    static void stopBlockd() {
-        if (blockd != null) {
-            blockd.close();
-        }
-    }
-
     /** Runs qemu-io with the given commands against a fresh volume and expects success. */
     private static String qemuIo(String volume, String... commands) {
         List<String> cmd = new ArrayList<>(List.of("qemu-io", "-f", "raw"));
