@@ -28,7 +28,11 @@ import org.slf4j.LoggerFactory;
 final class BackgroundCopier implements Runnable {
     private static final Logger log = LoggerFactory.getLogger(BackgroundCopier.class);
     static final int BATCH_BYTES = 1 << 20;
-    static final int IN_FLIGHT = 8;
+    /** Batch size while the guest is fetching: a big background read delays its fetch. */
+    static final int GUEST_ACTIVE_BATCH_BYTES = 256 << 10;
+    /** How long after an on-demand fetch the guest counts as active. */
+    private static final long GUEST_ACTIVE_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+    static final int IN_FLIGHT = 16;
     /** How much of the source one BLOCK_STATUS query covers. */
     private static final long STATUS_WINDOW = 256L << 20;
     private static final long MAX_BACKOFF_MS = 1000;
@@ -43,6 +47,11 @@ final class BackgroundCopier implements Runnable {
     private volatile boolean stopped;
     private volatile Thread thread;
     private final RateMeter meter = new RateMeter();
+    /**
+     * Stores fetched data, so the connection's reader thread goes back to receiving at once
+     * instead of waiting for the local write.
+     */
+    private final java.util.concurrent.ExecutorService store;
 
     BackgroundCopier(Sink sink, SourceLink link, BufferPool buffers, RateLimiter limiter, Duration deadline) {
         this.sink = sink;
@@ -50,6 +59,11 @@ final class BackgroundCopier implements Runnable {
         this.buffers = buffers;
         this.limiter = limiter;
         this.deadline = deadline;
+        this.store = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "copier-store-" + sink.name());
+            t.setDaemon(true);
+            return t;
+        });
     }
 
     void start() {
@@ -71,6 +85,7 @@ final class BackgroundCopier implements Runnable {
             }
         }
         link.close();
+        store.shutdown();
     }
 
     RateLimiter limiter() {
@@ -162,7 +177,7 @@ final class BackgroundCopier implements Runnable {
                     continue;
                 }
                 if (batch != null && (batch.end != k
-                        || sink.regionEnd(k) - sink.regionStart(batch.start) > BATCH_BYTES)) {
+                        || sink.regionEnd(k) - sink.regionStart(batch.start) > batchLimit())) {
                     batch = flush(client, batch, zeroes);
                 }
                 if (batch == null) {
@@ -275,7 +290,7 @@ final class BackgroundCopier implements Runnable {
         } catch (RuntimeException e) {
             reads.add(CompletableFuture.failedFuture(e));
         }
-        CompletableFuture.allOf(reads.toArray(CompletableFuture[]::new)).whenComplete((ok, failure) -> {
+        CompletableFuture.allOf(reads.toArray(CompletableFuture[]::new)).whenCompleteAsync((ok, failure) -> {
             try {
                 if (failure == null) {
                     long pos = off;
@@ -309,7 +324,12 @@ final class BackgroundCopier implements Runnable {
                 buffers.release(buf);
                 inFlight.release();
             }
-        });
+        }, store);
+    }
+
+    private int batchLimit() {
+        return System.nanoTime() - sink.lastOnDemandFetchNanos() < GUEST_ACTIVE_NANOS
+                ? GUEST_ACTIVE_BATCH_BYTES : BATCH_BYTES;
     }
 
     /** [off, end) minus the zero extents, as sorted [start, end) pairs. */

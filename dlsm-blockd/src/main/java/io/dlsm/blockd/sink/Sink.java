@@ -54,6 +54,7 @@ public final class Sink implements BlockDevice {
     /** Held shared by proxied requests, exclusively by activation: the switch drains them. */
     private final ReentrantReadWriteLock phaseSwitch = new ReentrantReadWriteLock(true);
     private final AtomicInteger onDemandInFlight = new AtomicInteger();
+    private volatile long lastOnDemandFetchNanos = System.nanoTime() - (1L << 40);
     private final Object stateLock = new Object();
     private volatile SinkRecord record;
     private volatile String lastError;
@@ -117,6 +118,10 @@ public final class Sink implements BlockDevice {
 
     int onDemandInFlight() {
         return onDemandInFlight.get();
+    }
+
+    long lastOnDemandFetchNanos() {
+        return lastOnDemandFetchNanos;
     }
 
     // ---------------------------------------------------------------- phases
@@ -439,6 +444,7 @@ public final class Sink implements BlockDevice {
      */
     private void fetchClaimed(long from, long to, CompletableFuture<Void> claim) throws IOException {
         onDemandInFlight.incrementAndGet();
+        lastOnDemandFetchNanos = System.nanoTime();
         try {
             long r = from;
             while (r < to) {
