@@ -212,6 +212,11 @@ public final class Sink implements BlockDevice {
     }
 
     void commitBitmap() throws IOException {
+        if (record.state() == SinkState.COMMITTED) {
+            // The journal is gone with the commit; the guest's flushes only owe it the data.
+            local.flush();
+            return;
+        }
         journal.commit(local, present, written, regionSize);
     }
 

@@ -55,6 +55,9 @@ final class SinkJournal {
             throws IOException {
         long target = changes.get();
         if (target == committedChanges && Files.exists(bitmapFile)) {
+            // No bit changed, but the guest may have written regions already local: a FLUSH
+            // or FUA still owes it durable data.
+            local.flush();
             return;
         }
         ByteBuffer b = ByteBuffer.allocate(HEADER + present.byteSize() + written.byteSize() + 4);

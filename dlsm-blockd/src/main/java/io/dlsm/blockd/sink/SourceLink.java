@@ -119,9 +119,7 @@ final class SourceLink implements Closeable {
      * ordinary export, opened afresh, is offered read-only.
      */
     boolean sourceFenced() throws IOException {
-        try (NbdClient probe = NbdClient.connect(address.host(), address.port(), address.volumeExport())) {
-            return probe.readOnly();
-        }
+        return FenceProbe.readOnly(address.host(), address.port(), address.volumeExport());
     }
 
     private static void sleep(long ms) throws IOException {
