@@ -116,10 +116,13 @@ final class SourceLink implements Closeable {
 
     /**
      * Whether the source says nothing but the sink can write the volume any more: its
-     * ordinary export, opened afresh, is offered read-only.
+     * ordinary export is offered read-only.
      */
     boolean sourceFenced() throws IOException {
-        return FenceProbe.readOnly(address.host(), address.port(), address.volumeExport());
+        // NBD_OPT_INFO, not GO: a probe that entered transmission would count as a writer of
+        // the source, and its disconnect could fire the source's automatic fence.
+        return NbdClient.info(address.host(), address.port(), address.volumeExport())
+                .hasFlag(io.dlsm.blockd.nbd.Nbd.NBD_FLAG_READ_ONLY);
     }
 
     private static void sleep(long ms) throws IOException {

@@ -36,12 +36,27 @@ final class Handshake {
         boolean structured = requestStructuredReplies();
         // base:allocation needs structured replies to be delivered at all.
         OptionalInt context = structured ? requestAllocationContext(name) : OptionalInt.empty();
-        ExportInfo export = go(exportName, name);
+        ExportInfo export = exportInfo(Nbd.NBD_OPT_GO, exportName, name);
         if (export == null) {
             // Only a server that predates NBD_OPT_GO gets here; it cannot report block sizes.
             export = exportNameFallback(exportName, name);
         }
         return new Result(export, structured, context);
+    }
+
+    /**
+     * The export's size and flags through NBD_OPT_INFO, without entering transmission: the
+     * server does not count such a probe as a client of the export.
+     */
+    ExportInfo info(String exportName) throws IOException {
+        byte[] name = encodeName(exportName);
+        greet();
+        ExportInfo export = exportInfo(Nbd.NBD_OPT_INFO, exportName, name);
+        if (export == null) {
+            throw new ProtocolException("server does not support NBD_OPT_INFO");
+        }
+        sendOption(Nbd.NBD_OPT_ABORT, ByteBuffer.allocate(0));
+        return export;
     }
 
     List<ListedExport> list() throws IOException {
@@ -126,16 +141,20 @@ final class Handshake {
         }
     }
 
-    /** NBD_OPT_GO; null when the server does not know the option, so the caller falls back. */
-    private ExportInfo go(String exportName, byte[] name) throws IOException {
+    /**
+     * NBD_OPT_GO or NBD_OPT_INFO (same replies); null when the server does not know the
+     * option, so the caller can fall back.
+     */
+    private ExportInfo exportInfo(int option, String exportName, byte[] name) throws IOException {
+        String what = option == Nbd.NBD_OPT_GO ? "NBD_OPT_GO" : "NBD_OPT_INFO";
         ByteBuffer data = ByteBuffer.allocate(4 + name.length + 2 + 2);
         data.putInt(name.length).put(name).putShort((short) 1).putShort((short) Nbd.NBD_INFO_BLOCK_SIZE).flip();
-        sendOption(Nbd.NBD_OPT_GO, data);
+        sendOption(option, data);
         long size = -1;
         int flags = 0;
         BlockSizeConstraints blockSize = BlockSizeConstraints.DEFAULT;
         while (true) {
-            OptionReply reply = readReply(Nbd.NBD_OPT_GO);
+            OptionReply reply = readReply(option);
             OptionReplyHeader h = reply.header();
             ByteBuffer d = reply.data();
             if (h.replyType() == Nbd.NBD_REP_ERR_UNSUP) {
@@ -143,12 +162,12 @@ final class Handshake {
             }
             if (h.replyType() == Nbd.NBD_REP_ACK) {
                 if (size < 0) {
-                    throw new ProtocolException("server acknowledged NBD_OPT_GO without NBD_INFO_EXPORT");
+                    throw new ProtocolException("server acknowledged " + what + " without NBD_INFO_EXPORT");
                 }
                 return new ExportInfo(exportName, size, flags, blockSize);
             }
             if (h.replyType() != Nbd.NBD_REP_INFO || d.remaining() < 2) {
-                throw refusedOrUnexpected(reply, "NBD_OPT_GO for export '" + exportName + "'");
+                throw refusedOrUnexpected(reply, what + " for export '" + exportName + "'");
             }
             int infoType = Short.toUnsignedInt(d.getShort());
             if (infoType == Nbd.NBD_INFO_EXPORT) {

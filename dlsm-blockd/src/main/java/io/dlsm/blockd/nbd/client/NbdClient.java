@@ -112,6 +112,18 @@ public final class NbdClient implements Closeable {
     }
 
     /** The exports the server is willing to list (NBD_OPT_LIST), on a short-lived connection. */
+    /**
+     * Size and flags of an export through NBD_OPT_INFO, without opening it for transmission:
+     * a probe that must not count as a client (and so as a writer) of the export.
+     */
+    public static ExportInfo info(String host, int port, String exportName) throws IOException {
+        InetSocketAddress address = new InetSocketAddress(host, port);
+        try (SocketChannel ch = openSocket(address, DEFAULT_CONNECT_TIMEOUT)) {
+            return withDeadline(ch, host + ":" + port, DEFAULT_HANDSHAKE_TIMEOUT,
+                    () -> new Handshake(ch).info(exportName));
+        }
+    }
+
     public static List<ListedExport> list(String host, int port) throws IOException {
         InetSocketAddress address = new InetSocketAddress(host, port);
         try (SocketChannel ch = openSocket(address, DEFAULT_CONNECT_TIMEOUT)) {
