@@ -9,6 +9,7 @@ import java.time.Duration;
 import java.util.BitSet;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -16,6 +17,7 @@ import org.junit.jupiter.api.io.TempDir;
  * read through the sink while it runs, then the committed volume. Every byte read equals the
  * source; only allocated data crosses the wire; holes are skipped.
  */
+@Timeout(180)
 class SinkHydrationTest {
     private static final long SIZE = 32L << 20;
 
