@@ -181,6 +181,9 @@ final class BackgroundCopier implements Runnable {
                     batch = flush(client, batch, zeroes);
                 }
                 if (batch == null) {
+                    // Wait for the bandwidth limit before claiming: a claimed region blocks
+                    // every guest read and write of it until the fetch is done.
+                    limiter.awaitAvailable(BATCH_BYTES);
                     CompletableFuture<Void> claim = new CompletableFuture<>();
                     if (sink.tryClaim(k, claim)) {
                         batch = new Batch(k, claim);

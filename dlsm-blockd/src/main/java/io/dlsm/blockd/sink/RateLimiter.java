@@ -46,6 +46,23 @@ public final class RateLimiter {
         }
     }
 
+    /**
+     * Blocks until {@code bytes} (at most a full bucket) could be acquired at once, without
+     * taking them: the copier waits here before it claims regions, so it never keeps the
+     * guest waiting on regions it claimed while the limit holds it back.
+     */
+    public synchronized void awaitAvailable(long bytes) throws InterruptedException {
+        while (bytesPerSecond > 0) {
+            refill();
+            long need = Math.min(bytes, bytesPerSecond);
+            if (tokens >= need) {
+                return;
+            }
+            long waitNanos = (long) ((need - tokens) * 1e9 / bytesPerSecond);
+            TimeUnit.NANOSECONDS.timedWait(this, Math.max(waitNanos, 100_000));
+        }
+    }
+
     private void refill() {
         long now = System.nanoTime();
         if (bytesPerSecond > 0) {

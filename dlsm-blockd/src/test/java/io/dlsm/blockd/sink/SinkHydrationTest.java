@@ -9,6 +9,7 @@ import java.time.Duration;
 import java.util.BitSet;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -16,6 +17,7 @@ import org.junit.jupiter.api.io.TempDir;
  * read through the sink while it runs, then the committed volume. Every byte read equals the
  * source; only allocated data crosses the wire; holes are skipped.
  */
+@Timeout(180)
 class SinkHydrationTest {
     private static final long SIZE = 32L << 20;
 
@@ -70,6 +72,8 @@ class SinkHydrationTest {
                 assertThat(done.wireBytesReceived()).as("seed=%d: wire bytes vs allocated %d", seed, allocated)
                         .isLessThanOrEqualTo((long) (1.01 * allocated) + holeAllowance);
 
+                // COMMITTED is reported before the commit's file moves end; wait for them.
+                TwoNodes.await("the commit to finish", Duration.ofSeconds(30), () -> sinkFiles(nodes).isEmpty());
                 // The guest goes on writing the committed volume through the same connection.
                 byte[] tail = new byte[4096];
                 rnd.nextBytes(tail);
@@ -79,9 +83,7 @@ class SinkHydrationTest {
             }
             // A committed sink leaves no journal behind: a later sink of the same name (the
             // volume migrating back here one day) must not start from a stale bitmap.
-            try (var left = java.nio.file.Files.list(nodes.destDir.resolve("sinks"))) {
-                assertThat(left.map(p -> p.getFileName().toString())).as("files left in sinks/").isEmpty();
-            }
+            assertThat(sinkFiles(nodes)).as("files left in sinks/").isEmpty();
             assertThat(nodes.dest.volumes().exists("vol")).isTrue();
             try (NbdClient fresh = nodes.connectDest("vol")) {
                 byte[] all = TwoNodes.readAll(fresh);
@@ -95,6 +97,14 @@ class SinkHydrationTest {
                 assertThat(TwoNodes.firstDifference(all, img.bytes(), 0, all.length))
                         .as("seed=%d: first differing byte after a restart", seed).isEqualTo(-1);
             }
+        }
+    }
+
+    private static java.util.List<String> sinkFiles(TwoNodes nodes) {
+        try (var left = java.nio.file.Files.list(nodes.destDir.resolve("sinks"))) {
+            return left.map(p -> p.getFileName().toString()).toList();
+        } catch (java.io.IOException e) {
+            throw TwoNodes.unchecked(e);
         }
     }
 

@@ -13,6 +13,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -21,6 +22,7 @@ import org.junit.jupiter.api.io.TempDir;
  * own quarter of the disk. Every read and the committed volume must match an in-memory model
  * (trimmed bytes are "don't care" until written again).
  */
+@Timeout(180)
 class SinkOracleTest {
     private static final long SIZE = 16L << 20;
     private static final int THREADS = 4;

@@ -16,6 +16,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -23,6 +24,7 @@ import org.junit.jupiter.api.io.TempDir;
  * be activated before the source is fenced; the source fences itself when its last ordinary
  * writer leaves once a migration export is open.
  */
+@Timeout(180)
 class SinkProxyTest {
     private static final long SIZE = 4L << 20;
 

@@ -14,6 +14,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -23,6 +24,7 @@ import org.junit.jupiter.api.io.TempDir;
  * every region; half of the stripes belong to nobody and must always read as the source.
  * Whole regions overwritten before any fetch must be accounted and never cross the wire.
  */
+@Timeout(180)
 class SinkRaceTest {
     private static final long SIZE = 16L << 20;
     private static final int REGIONS = (int) (SIZE / REGION);
