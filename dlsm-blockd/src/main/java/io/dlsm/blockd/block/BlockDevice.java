@@ -40,4 +40,12 @@ public interface BlockDevice extends Closeable {
      * together covering at least one byte and at most up to {@code offset + length}.
      */
     List<Extent> blockStatus(long offset, long length) throws IOException;
+
+    /**
+     * Whether {@link #blockStatus} is cheap and local (no network round trip), so a server may
+     * consult it before a large read to answer a hole without reading or sending zeroes.
+     */
+    default boolean cheapBlockStatus() {
+        return false;
+    }
 }

@@ -86,10 +86,32 @@ final class TwoNodes implements AutoCloseable {
     /** A source volume filled by {@link SourceImage#random}; the writer has disconnected. */
     SourceImage createSourceVolume(String name, long size, Random rnd, double holeFraction) throws IOException {
         source.volumes().create(name, size, false);
+        SourceImage img;
         try (NbdClient c = connectSource(name)) {
-            SourceImage img = SourceImage.random(size, rnd, holeFraction);
+            img = SourceImage.random(size, rnd, holeFraction);
             img.writeTo(c);
-            return img;
+        }
+        awaitNoWriters(name);
+        return img;
+    }
+
+    /**
+     * The server notices a client's disconnect asynchronously. Were the writer still counted
+     * when a test opens the migration export, its late departure would (rightly) fire the
+     * automatic fence of a prepared migration.
+     */
+    void awaitNoWriters(String name) {
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+        while (source.volumes().get(name).writers() > 0) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("source volume " + name + " still has writers after 10 s");
+            }
+            try {
+                Thread.sleep(2);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new AssertionError("interrupted", e);
+            }
         }
     }
 

@@ -34,6 +34,12 @@ public final class NbdConnection implements Runnable {
     private static final int BUDGET_UNITS = 16384;
     private static final int UNIT = 4096;
     private static final int RECEIVE_BUFFER = 256 * 1024;
+    /**
+     * Reads at least this large are checked for holes first (two lseek calls): a migration
+     * sink fetching an unallocated region then receives a 20-byte hole chunk instead of zeroes.
+     * Small reads skip the check; it would cost more than the zeroes it saves.
+     */
+    private static final long HOLE_CHECK_MIN = 64 * 1024;
 
     private final SocketChannel ch;
     private final ExportRegistry exports;
@@ -181,6 +187,11 @@ public final class NbdConnection implements Runnable {
             boolean fua = r.hasFlag(NBD_CMD_FLAG_FUA);
             switch (r.type()) {
                 case NBD_CMD_READ -> {
+                    if (session.structuredReplies() && r.length() >= HOLE_CHECK_MIN && dev.cheapBlockStatus()
+                            && entirelyHole(dev, r.offset(), r.length())) {
+                        out.offsetHole(r.cookie(), r.offset(), r.length());
+                        return;
+                    }
                     readBuffer = buffers.acquire((int) r.length());
                     dev.read(r.offset(), readBuffer);
                     readBuffer.flip();
@@ -224,6 +235,12 @@ public final class NbdConnection implements Runnable {
             buffers.release(readBuffer);
             budget.release(units);
         }
+    }
+
+    /** Whether [offset, offset+length) reads as zeroes without holding data. */
+    private static boolean entirelyHole(BlockDevice dev, long offset, long length) throws IOException {
+        List<Extent> extents = dev.blockStatus(offset, length);
+        return extents.size() == 1 && extents.get(0).zero() && extents.get(0).length() >= length;
     }
 
     private void replyErrorQuietly(ReplyWriter out, Request r, Errno errno, String message) {

@@ -43,6 +43,14 @@ final class ReplyWriter {
         send(h.flip(), data);
     }
 
+    /** The whole READ answered as one hole: the client fills in zeroes, nothing else is sent. */
+    void offsetHole(long cookie, long offset, long length) throws IOException {
+        ByteBuffer h = ByteBuffer.allocate(STRUCTURED_REPLY_HEADER_SIZE + 12);
+        new ReplyHeader.Structured(NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_HOLE, cookie, 12).encode(h);
+        h.putLong(offset).putInt((int) length);
+        send(h.flip(), null);
+    }
+
     void blockStatus(long cookie, int contextId, List<Extent> extents) throws IOException {
         int payload = 4 + 8 * extents.size();
         ByteBuffer b = ByteBuffer.allocate(STRUCTURED_REPLY_HEADER_SIZE + payload);
