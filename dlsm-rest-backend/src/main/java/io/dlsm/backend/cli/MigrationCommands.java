@@ -1,0 +1,117 @@
+package io.dlsm.backend.cli;
+
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Parameters;
+
+/** {@code dlsm migration list|show|abort|switch|bandwidth}. */
+final class MigrationCommands {
+
+    private MigrationCommands() {}
+
+    @Command(name = "migration", mixinStandardHelpOptions = true,
+            description = "List, inspect and steer migrations (start one with 'dlsm migrate').")
+    static final class Group extends BackendCommand.Group {}
+
+    @Command(name = "list", mixinStandardHelpOptions = true, description = "List the migrations.")
+    static final class ListMigrations extends BackendCommand {
+
+        ListMigrations(DlsmCli cli) {
+            super(cli);
+        }
+
+        @Override
+        public Integer call() {
+            Reply<List<Migration>> migrations = client().migrations();
+            List<List<String>> rows = migrations.value().stream()
+                    .map(m -> Arrays.asList(m.id(), m.volume(), m.sourceNode(), m.targetNode(), m.phase(),
+                            String.format(Locale.ROOT, "%.1f%%", 100 * m.progress().ratio()), m.updatedAt()))
+                    .toList();
+            return print(migrations, new Table(
+                    List.of("ID", "VOLUME", "SOURCE", "TARGET", "PHASE", "PROGRESS", "UPDATED"), rows).render());
+        }
+    }
+
+    @Command(name = "show", mixinStandardHelpOptions = true, description = "Show a migration and its progress.")
+    static final class Show extends BackendCommand {
+
+        @Parameters(index = "0", paramLabel = "ID")
+        private String id;
+
+        Show(DlsmCli cli) {
+            super(cli);
+        }
+
+        @Override
+        public Integer call() {
+            Reply<Migration> migration = client().migration(id);
+            return print(migration, MigrationReport.render(migration.value()));
+        }
+    }
+
+    @Command(name = "abort", mixinStandardHelpOptions = true,
+            description = "Abort a migration; the volume stays on (or returns to) the source.")
+    static final class Abort extends BackendCommand {
+
+        @Parameters(index = "0", paramLabel = "ID")
+        private String id;
+
+        Abort(DlsmCli cli) {
+            super(cli);
+        }
+
+        @Override
+        public Integer call() {
+            return printPhase(this, client().abortMigration(id));
+        }
+    }
+
+    @Command(name = "switch", mixinStandardHelpOptions = true,
+            description = "Fence the source and activate the target now (for --manual-switch migrations).")
+    static final class Switch extends BackendCommand {
+
+        @Parameters(index = "0", paramLabel = "ID")
+        private String id;
+
+        Switch(DlsmCli cli) {
+            super(cli);
+        }
+
+        @Override
+        public Integer call() {
+            return printPhase(this, client().switchMigration(id));
+        }
+    }
+
+    @Command(name = "bandwidth", mixinStandardHelpOptions = true,
+            description = "Change the background copy limit of a running migration.")
+    static final class Bandwidth extends BackendCommand {
+
+        @Parameters(index = "0", paramLabel = "ID")
+        private String id;
+
+        @Parameters(index = "1", paramLabel = "RATE", converter = RateConverter.class,
+                description = "Bytes per second: 100M, 1G/s; 0 = unlimited.")
+        private long bytesPerSecond;
+
+        Bandwidth(DlsmCli cli) {
+            super(cli);
+        }
+
+        @Override
+        public Integer call() {
+            Reply<Migration> changed = client().setBandwidth(id, bytesPerSecond);
+            String limit = bytesPerSecond == 0 ? "unlimited" : Units.formatRate(bytesPerSecond);
+            return print(changed, String.format("migration %s: %s, background copy limit %s%n",
+                    changed.value().id(), changed.value().phase(), limit));
+        }
+    }
+
+    private static int printPhase(BackendCommand command, Reply<Migration> reply) {
+        Migration m = reply.value();
+        return command.print(reply, String.format("migration %s: volume %s %s -> %s, %s%n",
+                m.id(), m.volume(), m.sourceNode(), m.targetNode(), m.phase()));
+    }
+}
