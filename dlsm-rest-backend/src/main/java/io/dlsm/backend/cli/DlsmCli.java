@@ -22,6 +22,8 @@ import picocli.CommandLine.Spec;
 @Command(
         name = "dlsm",
         mixinStandardHelpOptions = true,
+        // Subcommands inherit --help and --version along with the global options.
+        scope = ScopeType.INHERIT,
         versionProvider = DlsmCli.Version.class,
         description = "Manage DLSM volumes, nodes and live migrations through the backend's REST API.",
         footer = {"", "Exit status: 0 ok, 1 the operation failed, 2 usage error, 3 backend unreachable."})

@@ -10,7 +10,7 @@ import picocli.CommandLine.Parameters;
  * {@code dlsm migrate VOLUME --to NODE}: starts a live migration and, unless told not to,
  * watches it to the end with a progress display and prints the report.
  */
-@Command(name = "migrate", mixinStandardHelpOptions = true,
+@Command(name = "migrate",
         description = {"Live-migrate a volume to another node and watch it finish.",
             "The volume stays usable throughout: the target proxies to the source until the writer moves "
                     + "(the switch), then serves it at once while the blocks follow in the background."})

@@ -11,11 +11,11 @@ final class MigrationCommands {
 
     private MigrationCommands() {}
 
-    @Command(name = "migration", mixinStandardHelpOptions = true,
+    @Command(name = "migration",
             description = "List, inspect and steer migrations (start one with 'dlsm migrate').")
     static final class Group extends BackendCommand.Group {}
 
-    @Command(name = "list", mixinStandardHelpOptions = true, description = "List the migrations.")
+    @Command(name = "list", description = "List the migrations.")
     static final class ListMigrations extends BackendCommand {
 
         ListMigrations(DlsmCli cli) {
@@ -34,7 +34,7 @@ final class MigrationCommands {
         }
     }
 
-    @Command(name = "show", mixinStandardHelpOptions = true, description = "Show a migration and its progress.")
+    @Command(name = "show", description = "Show a migration and its progress.")
     static final class Show extends BackendCommand {
 
         @Parameters(index = "0", paramLabel = "ID")
@@ -51,7 +51,7 @@ final class MigrationCommands {
         }
     }
 
-    @Command(name = "abort", mixinStandardHelpOptions = true,
+    @Command(name = "abort",
             description = "Abort a migration; the volume stays on (or returns to) the source.")
     static final class Abort extends BackendCommand {
 
@@ -68,7 +68,7 @@ final class MigrationCommands {
         }
     }
 
-    @Command(name = "switch", mixinStandardHelpOptions = true,
+    @Command(name = "switch",
             description = "Fence the source and activate the target now (for --manual-switch migrations).")
     static final class Switch extends BackendCommand {
 
@@ -85,7 +85,7 @@ final class MigrationCommands {
         }
     }
 
-    @Command(name = "bandwidth", mixinStandardHelpOptions = true,
+    @Command(name = "bandwidth",
             description = "Change the background copy limit of a running migration.")
     static final class Bandwidth extends BackendCommand {
 

@@ -9,10 +9,10 @@ final class NodeCommands {
 
     private NodeCommands() {}
 
-    @Command(name = "node", mixinStandardHelpOptions = true, description = "List the blockd nodes.")
+    @Command(name = "node", description = "List the blockd nodes.")
     static final class Group extends BackendCommand.Group {}
 
-    @Command(name = "list", mixinStandardHelpOptions = true, description = "List the registered nodes.")
+    @Command(name = "list", description = "List the registered nodes.")
     static final class ListNodes extends BackendCommand {
 
         ListNodes(DlsmCli cli) {

@@ -12,10 +12,10 @@ final class VolumeCommands {
 
     private VolumeCommands() {}
 
-    @Command(name = "volume", mixinStandardHelpOptions = true, description = "Create, list, show and delete volumes.")
+    @Command(name = "volume", description = "Create, list, show and delete volumes.")
     static final class Group extends BackendCommand.Group {}
 
-    @Command(name = "create", mixinStandardHelpOptions = true, description = "Create a volume on a node.")
+    @Command(name = "create", description = "Create a volume on a node.")
     static final class Create extends BackendCommand {
 
         @Parameters(index = "0", paramLabel = "NAME")
@@ -41,7 +41,7 @@ final class VolumeCommands {
         }
     }
 
-    @Command(name = "list", mixinStandardHelpOptions = true, description = "List the volumes.")
+    @Command(name = "list", description = "List the volumes.")
     static final class ListVolumes extends BackendCommand {
 
         ListVolumes(DlsmCli cli) {
@@ -59,7 +59,7 @@ final class VolumeCommands {
         }
     }
 
-    @Command(name = "show", mixinStandardHelpOptions = true, description = "Show one volume.")
+    @Command(name = "show", description = "Show one volume.")
     static final class Show extends BackendCommand {
 
         @Parameters(index = "0", paramLabel = "NAME")
@@ -83,7 +83,7 @@ final class VolumeCommands {
         }
     }
 
-    @Command(name = "delete", mixinStandardHelpOptions = true, description = "Delete a volume and its data.")
+    @Command(name = "delete", description = "Delete a volume and its data.")
     static final class Delete extends BackendCommand {
 
         @Parameters(index = "0", paramLabel = "NAME")
