@@ -20,10 +20,10 @@ public record Migration(
     public static final String COMMITTED = "COMMITTED";
 
     /**
-     * Phases after which waiting is pointless. DEGRADED is included although the backend may
-     * still recover it: it needs an operator, and a client that waits forever helps nobody.
+     * Phases that never change again. DEGRADED is not one: the target lost the source for a
+     * while and goes back to ACTIVE when the source answers again, so a watch keeps going.
      */
-    private static final Set<String> FINAL_PHASES = Set.of(COMMITTED, "ABORTED", "FAILED", "DEGRADED");
+    private static final Set<String> FINAL_PHASES = Set.of(COMMITTED, "ABORTED", "FAILED");
 
     public Migration {
         progress = progress == null ? MigrationProgress.NONE : progress;

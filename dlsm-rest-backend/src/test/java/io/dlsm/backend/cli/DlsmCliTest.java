@@ -215,7 +215,7 @@ class DlsmCliTest {
         backend.on("POST", MIGRATIONS, 201, Canned.migration("PREPARED", 0, null));
         backend.on("GET", MIGRATION,
                 new Answer(200, Canned.migration("ACTIVE", 128, null)),
-                new Answer(200, Canned.migration("ACTIVE", 384, null)),
+                new Answer(200, Canned.migration("DEGRADED", 384, "node-a does not answer")),
                 new Answer(200, Canned.migration("COMMITTED", 512, null)));
 
         assertThat(run("migrate", "demo", "--to", "node-b", "--bandwidth", "100M")).isZero();
@@ -224,7 +224,7 @@ class DlsmCliTest {
                 "migration m-1: volume demo node-a -> node-b\n"
                 + "PREPARED  0.0%  0 B/s  ETA -  on-demand 3.0 MiB  background 0 B  wire 3.0 MiB\n"
                 + "ACTIVE  25.0%  20.0 MiB/s  ETA 12s  on-demand 3.0 MiB  background 64.0 MiB  wire 67.0 MiB\n"
-                + "ACTIVE  75.0%  20.0 MiB/s  ETA 12s  on-demand 3.0 MiB  background 192.0 MiB  wire 195.0 MiB\n"
+                + "DEGRADED  75.0%  20.0 MiB/s  ETA 12s  on-demand 3.0 MiB  background 192.0 MiB  wire 195.0 MiB\n"
                 + "COMMITTED  100.0%  0 B/s  ETA -  on-demand 3.0 MiB  background 256.0 MiB  wire 259.0 MiB\n"
                 + "migration m-1: volume demo  node-a -> node-b  COMMITTED\n");
         assertThat(out.toString()).contains("t1 -> t2 (hydration)         11.00 s");
