@@ -243,7 +243,7 @@ class DlsmCliTest {
         assertThat(run("migrate", "demo", "--to", "node-b")).isZero();
 
         assertThat(out.toString()).contains(
-                "\rACTIVE    [###############---------------]   50.0%  20.0 MiB/s  ETA 12s  on-demand 3.0 MiB  "
+                "\rACTIVE    [###############---------------]   50.0%  20.0 MiB/s  ETA 12s    on-demand 3.0 MiB    "
                         + "background 128.0 MiB\033[K\rCOMMITTED [##############################]  100.0%",
                 "\033[K\nmigration m-1: volume demo  node-a -> node-b  COMMITTED\n");
         assertThat(pauses).containsOnly(MigrateCommand.TERMINAL_INTERVAL);
