@@ -48,8 +48,7 @@ final class MigrateCommand extends BackendCommand {
         Reply<Migration> started = client.createMigration(volume, targetNode, Optional.ofNullable(bandwidth), manualSwitch);
         Migration m = started.value();
         if (noWait) {
-            return print(started, String.format("migration %s: volume %s %s -> %s, %s%n",
-                    m.id(), m.volume(), m.sourceNode(), m.targetNode(), m.phase()));
+            return print(started, MigrationReport.oneLine(m));
         }
         if (!json()) {
             out().printf("migration %s: volume %s %s -> %s%s%n", m.id(), m.volume(), m.sourceNode(), m.targetNode(),

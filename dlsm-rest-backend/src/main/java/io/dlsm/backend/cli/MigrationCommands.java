@@ -53,35 +53,48 @@ final class MigrationCommands {
 
     @Command(name = "abort",
             description = "Abort a migration; the volume stays on (or returns to) the source.")
-    static final class Abort extends BackendCommand {
-
-        @Parameters(index = "0", paramLabel = "ID")
-        private String id;
+    static final class Abort extends PhaseChange {
 
         Abort(DlsmCli cli) {
             super(cli);
         }
 
         @Override
-        public Integer call() {
-            return printPhase(this, client().abortMigration(id));
+        Reply<Migration> change(BackendClient client, String id) {
+            return client.abortMigration(id);
         }
     }
 
     @Command(name = "switch",
             description = "Fence the source and activate the target now (for --manual-switch migrations).")
-    static final class Switch extends BackendCommand {
-
-        @Parameters(index = "0", paramLabel = "ID")
-        private String id;
+    static final class Switch extends PhaseChange {
 
         Switch(DlsmCli cli) {
             super(cli);
         }
 
         @Override
+        Reply<Migration> change(BackendClient client, String id) {
+            return client.switchMigration(id);
+        }
+    }
+
+    /** A command that moves migration ID to another phase and says where it ended up. */
+    abstract static class PhaseChange extends BackendCommand {
+
+        @Parameters(index = "0", paramLabel = "ID")
+        private String id;
+
+        PhaseChange(DlsmCli cli) {
+            super(cli);
+        }
+
+        abstract Reply<Migration> change(BackendClient client, String id);
+
+        @Override
         public Integer call() {
-            return printPhase(this, client().switchMigration(id));
+            Reply<Migration> reply = change(client(), id);
+            return print(reply, MigrationReport.oneLine(reply.value()));
         }
     }
 
@@ -107,11 +120,5 @@ final class MigrationCommands {
             return print(changed, String.format("migration %s: %s, background copy limit %s%n",
                     changed.value().id(), changed.value().phase(), limit));
         }
-    }
-
-    private static int printPhase(BackendCommand command, Reply<Migration> reply) {
-        Migration m = reply.value();
-        return command.print(reply, String.format("migration %s: volume %s %s -> %s, %s%n",
-                m.id(), m.volume(), m.sourceNode(), m.targetNode(), m.phase()));
     }
 }

@@ -12,6 +12,12 @@ public final class MigrationReport {
 
     private MigrationReport() {}
 
+    /** {@code migration ID: volume demo node-a -> node-b, ACTIVE} and a newline. */
+    public static String oneLine(Migration m) {
+        return String.format(Locale.ROOT, "migration %s: volume %s %s -> %s, %s%n",
+                m.id(), m.volume(), m.sourceNode(), m.targetNode(), m.phase());
+    }
+
     public static String render(Migration m) {
         MigrationProgress p = m.progress();
         StringBuilder text = new StringBuilder();
