@@ -161,7 +161,8 @@ hypervisor_pid=$!
 pids+=("$hypervisor_pid")
 migrate_args=(migrate demo --to node-b)
 [ "$BANDWIDTH" != 0 ] && migrate_args+=(--bandwidth "$BANDWIDTH")
-dlsm "${migrate_args[@]}"
+# A migration that never ends (the VM never leaves A) must not hang the main job forever.
+timeout --foreground "${MIGRATE_TIMEOUT:-600}" "$root/scripts/dlsm" "${migrate_args[@]}"
 wait "$hypervisor_pid"
 
 echo "== dlsm volume list: the volume lives on node B"

@@ -118,7 +118,7 @@ public final class DlsmCli implements Runnable {
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--backend: '" + url + "' is not a URL");
         }
-        if (base.getScheme() == null || base.getHost() == null) {
+        if (!"http".equals(base.getScheme()) && !"https".equals(base.getScheme()) || base.getHost() == null) {
             throw new CommandLine.ParameterException(
                     spec.commandLine(), "--backend: '" + url + "' is not an http URL such as " + DEFAULT_BACKEND);
         }

@@ -191,6 +191,19 @@ class DlsmCliTest {
     }
 
     @Test
+    void backendThatIsNotAUrlIsAUsageError() {
+        assertThat(run("--backend", "localhost:7800", "node", "list")).isEqualTo(DlsmCli.EXIT_USAGE);
+        assertThat(err.toString()).contains("is not an http URL");
+        assertThat(run("--backend", "ftp://127.0.0.1:7800", "node", "list")).isEqualTo(DlsmCli.EXIT_USAGE);
+    }
+
+    @Test
+    void helpOfASubcommandShowsTheGlobalOptionsToo() {
+        assertThat(run("migrate", "--help")).isZero();
+        assertThat(out.toString()).contains("--to=NODE", "--bandwidth=RATE", "--no-wait", "--json", "--backend=URL");
+    }
+
+    @Test
     void backendOptionOverridesTheEnvironment() {
         variables.put("DLSM_BACKEND", "http://127.0.0.1:1");
         backend.on("GET", "/v1/nodes", 200, "[]");
