@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# DLSM's main job: a two-node live storage migration on this machine.
+# DLSM's main job: a two-node live storage migration on this machine, driven through the
+# control plane (dlsm-rest-backend) and its command line (scripts/dlsm).
 #
-# Two blockd nodes start on loopback with embedded defaults. Node A gets a volume with data
-# and holes; a "VM" writes to it; the volume is migrated to node B the DLSM way: B first
-# proxies to A, then the writer moves to B (A fences itself when its last writer leaves), B
-# activates and the writer goes on at once while the blocks follow in the background. A
-# progress bar shows the hydration; at the end B's volume is checked byte for byte against
-# what the writer expects, and a report gives wire bytes, on-demand vs background and times.
+# The backend and two blockd nodes start on loopback with embedded defaults; the nodes register
+# themselves with the backend. `dlsm volume create` puts a volume with data and holes on node A;
+# a "VM" writes to it; `dlsm migrate demo --to node-b` moves it the DLSM way while showing its
+# progress: B first proxies to A, then the VM leaves A (A fences itself when its last writer is
+# gone), the backend switches, B activates and the VM goes on at once on B while the blocks
+# follow in the background. At the end B's volume is checked byte for byte against what the VM
+# expects, and the CLI's report gives wire bytes, on-demand vs background and times.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=scripts/deps.sh
@@ -18,8 +20,9 @@ BANDWIDTH=${BANDWIDTH:-0}
 
 ensure_build_deps
 ensure_nbd_peers
-jar=$root/dlsm-blockd/target/dlsm-blockd.jar
-if [ ! -f "$jar" ]; then
+blockd_jar=$root/dlsm-blockd/target/dlsm-blockd.jar
+backend_jar=$root/dlsm-rest-backend/target/dlsm-rest-backend.jar
+if [ ! -f "$blockd_jar" ] || [ ! -f "$backend_jar" ]; then
     echo "building DLSM (first run only)..."
     build_jars "$root"
 fi
@@ -33,35 +36,48 @@ cleanup() {
 }
 trap cleanup EXIT
 
-start_node() {
+dlsm() { "$root/scripts/dlsm" "$@"; }
+json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {}, {"d": d}))' "$1"; }
+
+# Starts a daemon in the background and waits for its READY line. Arguments: NAME COMMAND...
+start_daemon() {
     local name=$1
-    java -jar "$jar" --data-dir "$work/$name" --nbd-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 \
-        >"$work/$name.out" 2>"$work/$name.log" &
+    shift
+    "$@" >"$work/$name.out" 2>"$work/$name.log" &
     pids+=($!)
     for _ in $(seq 300); do
         grep -q '^READY' "$work/$name.out" 2>/dev/null && return 0
         kill -0 "${pids[-1]}" 2>/dev/null || break
         sleep 0.1
     done
-    echo "node $name did not start; its log:" >&2
+    echo "$name did not start; its log:" >&2
     cat "$work/$name.log" >&2
     exit 1
 }
 field() { sed -n "s/.*$2=\([^ ]*\).*/\1/p" "$work/$1.out"; }
-api() { # METHOD URL [JSON]
-    curl -sS -f -X "$1" -H 'Content-Type: application/json' ${3:+-d "$3"} "$2"
-}
-json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {}, {"d": d}))' "$1"; }
 
-echo "== starting node A and node B (blockd, embedded defaults, loopback)"
-start_node a
-start_node b
-A_API=http://$(field a api); A_NBD=$(field a nbd)
-B_API=http://$(field b api); B_NBD=$(field b nbd)
-echo "   node A: nbd $A_NBD   node B: nbd $B_NBD"
+echo "== starting the backend and nodes A and B (blockd registers itself with the backend)"
+start_daemon backend java -jar "$backend_jar" --listen 127.0.0.1:0 --state-dir "$work/backend"
+DLSM_BACKEND=http://$(field backend api)
+export DLSM_BACKEND
+for n in a b; do
+    start_daemon "node-$n" java -jar "$blockd_jar" --data-dir "$work/node-$n" \
+        --nbd-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 \
+        --backend-url "$DLSM_BACKEND" --node-name "node-$n"
+done
+for _ in $(seq 100); do
+    up=$(dlsm node list --json | json 'sum(n["state"] == "UP" for n in d)')
+    [ "$up" = 2 ] && break
+    sleep 0.3
+done
+[ "$up" = 2 ] || { echo "the nodes did not register with the backend" >&2; dlsm node list >&2; exit 1; }
+dlsm node list | sed 's/^/   /'
+nbd_of() { dlsm node list --json | json "[n['nbdHost'] + ':' + str(n['nbdPort']) for n in d if n['name'] == '$1'][0]"; }
+A_NBD=$(nbd_of node-a)
+B_NBD=$(nbd_of node-b)
 
-echo "== node A: volume 'demo' of $SIZE_MIB MiB with $DATA_MIB MiB of data and holes"
-api POST "$A_API/v1/volumes" "{\"name\":\"demo\",\"sizeBytes\":$((SIZE_MIB << 20))}" >/dev/null
+echo "== dlsm volume create: 'demo' of $SIZE_MIB MiB on node A, filled with $DATA_MIB MiB of data and holes"
+dlsm volume create demo --size "${SIZE_MIB}M" --node node-a | sed 's/^/   /'
 expected=$work/expected.img
 python3 - "$expected" "$SIZE_MIB" "$DATA_MIB" <<'PY'
 import os, random, sys
@@ -99,85 +115,66 @@ h.shutdown()
 PY
 }
 
-echo "== the VM runs on node A"
-writer "$A_NBD" 0 100000 "$work/leave-a" &
-writer_pid=$!
-pids+=("$writer_pid")
-
-echo "== prepare: migration export on A, proxy sink on B (nothing is copied yet)"
-mexp=$(api POST "$A_API/v1/volumes/demo/migration-export" | json 'd["migrationExport"]')
-api POST "$B_API/v1/sinks" "{\"name\":\"demo\",\"source\":{\"host\":\"127.0.0.1\",\"port\":${A_NBD##*:},\"export\":\"$mexp\"},\"bandwidthBytesPerSecond\":$BANDWIDTH}" >/dev/null
-echo "   sink on B: $(api GET "$B_API/v1/sinks/demo" | json 'd["state"]')"
-sleep 1
-
-echo "== switch: the VM leaves A (A fences itself when its last writer is gone), the sink on B activates"
-touch "$work/leave-a"
-wait "$writer_pid"
-t_switch0=$(date +%s.%N)
-fenced=False
-for _ in $(seq 200); do
-    fenced=$(api GET "$A_API/v1/volumes/demo" | json 'd["fenced"]')
-    [ "$fenced" = True ] && break
-    sleep 0.01
-done
-[ "$fenced" = True ] || { echo "node A did not fence itself" >&2; exit 1; }
-api POST "$B_API/v1/sinks/demo/activate" '{}' >/dev/null
-t_switch1=$(date +%s.%N)
-
-echo "== the VM runs on B at once, while the blocks follow"
-writer "$B_NBD" 1000000 400 "$work/never" &
-writer_pid=$!
-pids+=("$writer_pid")
-
-bar() {
-    api GET "$B_API/v1/sinks/demo" | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-width = 40
-done = int(d["progress"] * width)
-eta = d["etaSeconds"]
-mib = 1 << 20
-sys.stdout.write("\r   [%s%s] %5.1f%%  %7.1f MB/s  ETA %5s  on-demand %6.1f MiB  background %6.1f MiB  %s   " % (
-    "#" * done, "-" * (width - done), 100 * d["progress"], d["rateBytesPerSecond"] / 1e6,
-    "-" if eta is None else "%.1fs" % eta, d["bytesFetchedOnDemand"] / mib,
-    d["bytesCopiedInBackground"] / mib, d["state"]))
-sys.stdout.flush()
-print(d["state"], file=sys.stderr)' 2>"$work/state"
+# Lines printed while the progress bar is drawn: on a terminal, clear the bar's row first.
+say() {
+    if [ -t 1 ]; then printf '\r\033[K   %s\n' "$*"; else printf '   %s\n' "$*"; fi
 }
-for _ in $(seq 3000); do
-    bar
-    state=$(cat "$work/state")
-    [ "$state" = COMMITTED ] && break
-    case $state in ABORTED|DEGRADED) echo; echo "migration is $state" >&2; exit 1 ;; esac
-    sleep 0.2
-done
-echo
-wait "$writer_pid"
+now() { date +%s.%N; }
+
+# The hypervisor's part, in the background while `dlsm migrate` shows the progress: once the
+# proxy sink on B exists, the VM leaves A, and as soon as the backend has switched (B active)
+# it goes on writing on B. The phase is polled with curl, not the CLI, because a JVM start per
+# poll would add half a second to the measured switch-over.
+migration_of_demo() {
+    curl -sS -f "$DLSM_BACKEND/v1/volumes/demo" | json 'd.get("migrationId") or ""'
+}
+hypervisor() {
+    writer "$A_NBD" 0 100000 "$work/leave-a" &
+    local writer_a=$! id="" phase
+    for _ in $(seq 600); do
+        id=$(migration_of_demo)
+        [ -n "$id" ] && [ "$(curl -sS -f "$DLSM_BACKEND/v1/migrations/$id" | json '(d["progress"] or {}).get("t0") is not None')" = True ] && break
+        sleep 0.05
+    done
+    [ -n "$id" ] || { say "no migration appeared"; kill "$writer_a"; return 1; }
+    say "proxy sink ready on B (nothing copied yet); the VM keeps running on A for a second"
+    sleep 1
+    touch "$work/leave-a"
+    wait "$writer_a"
+    now >"$work/t-left-a"
+    say "the VM left A (flushed, disconnected); A fences itself, the backend switches"
+    for _ in $(seq 1000); do
+        phase=$(curl -sS -f "$DLSM_BACKEND/v1/migrations/$id" | json 'd["phase"]')
+        [ "$phase" != PREPARED ] && break
+        sleep 0.01
+    done
+    now >"$work/t-b-active"
+    case $phase in ABORTED|FAILED) say "migration is $phase"; return 1 ;; esac
+    say "B is $phase: the VM goes on on B at once while the blocks follow"
+    writer "$B_NBD" 1000000 400 "$work/never"
+    say "the VM on B wrote its 400 records"
+}
+
+echo "== the VM runs on node A; dlsm migrate demo --to node-b"
+hypervisor &
+hypervisor_pid=$!
+pids+=("$hypervisor_pid")
+migrate_args=(migrate demo --to node-b)
+[ "$BANDWIDTH" != 0 ] && migrate_args+=(--bandwidth "$BANDWIDTH")
+# A migration that never ends (the VM never leaves A) must not hang the main job forever.
+timeout --foreground "${MIGRATE_TIMEOUT:-600}" "$root/scripts/dlsm" "${migrate_args[@]}"
+wait "$hypervisor_pid"
+
+echo "== dlsm volume list: the volume lives on node B"
+dlsm volume list | sed 's/^/   /'
 
 echo "== verify: node B's volume against the expected image"
 got=$work/got.img
 nbdcopy "nbd://$B_NBD/demo" "$got"
 want_sum=$(sha256sum <"$expected" | cut -d' ' -f1)
 got_sum=$(sha256sum <"$got" | cut -d' ' -f1)
-
-status=$(api GET "$B_API/v1/sinks/demo")
-src_alloc=$(api GET "$A_API/v1/volumes/demo" | json 'd["allocatedBytes"]')
-python3 - "$status" "$src_alloc" "$t_switch0" "$t_switch1" <<'PY'
-import json, sys
-from datetime import datetime
-d = json.loads(sys.argv[1]); alloc = int(sys.argv[2])
-ts = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
-mib = 1 << 20
-print("   wire bytes received      %8.1f MiB = %.3f x allocated (%.1f MiB)" % (
-    d["wireBytesReceived"] / mib, d["wireBytesReceived"] / alloc, alloc / mib))
-print("   fetched on demand        %8.1f MiB" % (d["bytesFetchedOnDemand"] / mib))
-print("   copied in background     %8.1f MiB" % (d["bytesCopiedInBackground"] / mib))
-print("   skipped as holes         %8.1f MiB" % (d["bytesSkippedAsHoles"] / mib))
-print("   overwritten, never sent  %8.1f MiB" % (d["bytesOverwrittenNeverFetched"] / mib))
-print("   switch-over: VM left A -> B active %6.0f ms" % ((float(sys.argv[4]) - float(sys.argv[3])) * 1000))
-print("   t0 -> t1 (proxy phase)   %8.2f s" % (ts(d["t1"]) - ts(d["t0"])))
-print("   t1 -> t2 (hydration)     %8.2f s" % (ts(d["t2"]) - ts(d["t1"])))
-PY
+python3 -c 'import sys; print("   switch-over: VM left A -> B active %6.0f ms" % ((float(sys.argv[2]) - float(sys.argv[1])) * 1000))' \
+    "$(cat "$work/t-left-a")" "$(cat "$work/t-b-active")"
 if [ "$want_sum" = "$got_sum" ]; then
     echo "RESULT: OK   sha256 $got_sum matches: every byte on node B is what the VM wrote or what node A held"
 else

@@ -47,14 +47,22 @@ public final class BlockdProcess implements AutoCloseable {
     private String apiBase;
     private int starts;
 
-    private BlockdProcess(Path dataDir) {
+    private final java.util.List<String> extraArgs;
+
+    private BlockdProcess(Path dataDir, java.util.List<String> extraArgs) {
         this.dataDir = dataDir;
+        this.extraArgs = java.util.List.copyOf(extraArgs);
         this.stderrLog = dataDir.resolveSibling(dataDir.getFileName() + "-blockd-stderr.log");
     }
 
     /** Starts blockd on {@code dataDir}, which is created if needed. */
     public static BlockdProcess start(Path dataDir) {
-        BlockdProcess b = new BlockdProcess(dataDir);
+        return start(dataDir, java.util.List.of());
+    }
+
+    /** Same, with more command line flags (e.g. {@code --backend-url}); kept across restarts. */
+    public static BlockdProcess start(Path dataDir, java.util.List<String> extraArgs) {
+        BlockdProcess b = new BlockdProcess(dataDir, extraArgs);
         b.launch();
         return b;
     }
@@ -179,8 +187,10 @@ public final class BlockdProcess implements AutoCloseable {
             starts++;
             Files.writeString(stderrLog, "=== start " + starts + "\n", StandardCharsets.UTF_8,
                     StandardOpenOption.CREATE, StandardOpenOption.APPEND);
-            process = new ProcessBuilder(javaBin, "-jar", jar, "--data-dir", dataDir.toString(),
-                    "--nbd-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0")
+            java.util.List<String> command = new java.util.ArrayList<>(java.util.List.of(javaBin, "-jar", jar,
+                    "--data-dir", dataDir.toString(), "--nbd-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"));
+            command.addAll(extraArgs);
+            process = new ProcessBuilder(command)
                     .redirectError(ProcessBuilder.Redirect.appendTo(stderrLog.toFile()))
                     .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
                     .start();

@@ -1,0 +1,280 @@
+package io.dlsm.tests;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.dlsm.blockd.nbd.client.NbdClient;
+import io.dlsm.tests.support.BackendProcess;
+import io.dlsm.tests.support.BlockdProcess;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The control plane against real processes: the packaged backend and two blockd nodes that
+ * register themselves with it. Data goes through blockd's NBD exports with the project's own
+ * NBD client, and every test ends by comparing the volume with a byte-exact model.
+ */
+class BackendMigrationAgainstBlockdTest {
+    private static final long MIB = 1L << 20;
+    private static final long SIZE = 16 * MIB;
+    private static final int DATA_MIB = 8;
+    private static final Duration WAIT = Duration.ofSeconds(90);
+
+    @TempDir
+    Path tmp;
+    BackendProcess backend;
+    BlockdProcess a;
+    BlockdProcess b;
+    /** What the volume must contain. */
+    byte[] model;
+
+    @BeforeEach
+    void startCluster() throws Exception {
+        backend = BackendProcess.start(tmp.resolve("backend-state"));
+        a = BlockdProcess.start(tmp.resolve("a"), List.of("--backend-url", backend.url(), "--node-name", "a"));
+        b = BlockdProcess.start(tmp.resolve("b"), List.of("--backend-url", backend.url(), "--node-name", "b"));
+        await("both nodes registered and UP", () -> {
+            JsonNode nodes = ok(backend.call("GET", "/v1/nodes", null));
+            return nodes.size() == 2 && nodes.get(0).path("state").asText().equals("UP")
+                    && nodes.get(1).path("state").asText().equals("UP");
+        });
+        assertThat(backend.call("POST", "/v1/volumes", Map.of("name", "vol", "sizeBytes", SIZE, "node", "a")).status())
+                .isEqualTo(201);
+        model = new byte[(int) SIZE];
+        // Data in the first half, holes in the second: only allocated data should travel.
+        Random rnd = new Random(42);
+        byte[] data = new byte[DATA_MIB * (int) MIB];
+        rnd.nextBytes(data);
+        try (NbdClient c = connect(a, "vol")) {
+            write(c, 0, data);
+            c.flush();
+        }
+    }
+
+    @AfterEach
+    void stop() {
+        for (AutoCloseable p : new AutoCloseable[] {a, b, backend}) {
+            try {
+                if (p != null) {
+                    p.close();
+                }
+            } catch (Exception e) {
+                // Best effort: the next process is still closed.
+            }
+        }
+    }
+
+    @Test
+    void fullMigrationWithAWriterMovesTheVolumeAndDeletesTheSource() throws Exception {
+        NbdClient vm = connect(a, "vol");
+        JsonNode m = created(backend.call("POST", "/v1/migrations", Map.of("volume", "vol", "targetNode", "b")));
+        assertThat(m.path("phase").asText()).as("a writer is attached, so auto mode waits").isEqualTo("PREPARED");
+        String id = m.path("id").asText();
+        // Idempotent retry (Cinder lost the answer).
+        assertThat(backend.call("POST", "/v1/migrations", Map.of("volume", "vol", "targetNode", "b")).body()
+                .path("id").asText()).isEqualTo(id);
+        assertThat(backend.call("PUT", "/v1/volumes/vol/size", Map.of("sizeBytes", 2 * SIZE)).status()).isEqualTo(409);
+
+        write(vm, 3 * MIB + 100, pattern(70_000, 1));
+        vm.flush();
+        vm.close(); // The VM leaves the source: blockd fences it, the backend switches by itself.
+        await("switched", () -> phaseOf(id).matches("ACTIVE|HYDRATED|COMMITTED"));
+
+        JsonNode conn = ok(backend.call("POST", "/v1/volumes/vol/connection", Map.of("host", "b", "mode", "nbd")));
+        assertThat(conn.path("data").path("port").asInt()).isEqualTo(b.nbdPort());
+        try (NbdClient onB = NbdClient.connect(conn.path("data").path("host").asText(),
+                conn.path("data").path("port").asInt(), conn.path("data").path("export").asText())) {
+            write(onB, 12 * MIB + 5, pattern(100_000, 2));
+            write(onB, 1 * MIB, pattern(64 * 1024, 3));
+            onB.flush();
+        }
+        awaitCommittedAndCleanedUp(id);
+        assertThat(ok(backend.call("GET", "/v1/volumes/vol", null)).path("node").asText()).isEqualTo("b");
+        assertContent(b);
+    }
+
+    @Test
+    void abortInPreparedDropsTheSinkAndLeavesTheSourceWritable() throws Exception {
+        String id = created(backend.call("POST", "/v1/migrations",
+                Map.of("volume", "vol", "targetNode", "b", "switchMode", "manual"))).path("id").asText();
+        assertThat(b.call("GET", "/v1/sinks/vol", null).body().path("state").asText()).isEqualTo("PROXY");
+
+        JsonNode aborted = ok(backend.call("POST", "/v1/migrations/" + id + "/abort", null));
+
+        assertThat(aborted.path("phase").asText()).isEqualTo("ABORTED");
+        assertThat(b.call("GET", "/v1/sinks/vol", null).status()).isEqualTo(404);
+        JsonNode src = a.call("GET", "/v1/volumes/vol", null).body();
+        assertThat(src.path("fenced").asBoolean()).isFalse();
+        assertThat(src.path("migrationExport").isNull() || src.path("migrationExport").isMissingNode()).isTrue();
+        JsonNode vol = ok(backend.call("GET", "/v1/volumes/vol", null));
+        assertThat(vol.path("node").asText()).isEqualTo("a");
+        assertThat(vol.path("state").asText()).isEqualTo("AVAILABLE");
+        try (NbdClient c = connect(a, "vol")) {
+            write(c, 100, pattern(1000, 9));
+            c.flush();
+        }
+        assertContent(a);
+    }
+
+    @Test
+    void abortAfterActiveBringsTheDestinationWritesBackToTheSource() throws Exception {
+        String id = created(backend.call("POST", "/v1/migrations", Map.of("volume", "vol", "targetNode", "b",
+                "switchMode", "manual", "bandwidthBytesPerSecond", 256 * 1024))).path("id").asText();
+        assertThat(ok(backend.call("POST", "/v1/migrations/" + id + "/switch", null)).path("phase").asText())
+                .isEqualTo("ACTIVE");
+        try (NbdClient onB = connect(b, "vol")) {
+            write(onB, 5 * MIB + 3, pattern(200_000, 4));
+            write(onB, 14 * MIB, pattern(4096, 5));
+            onB.flush();
+        }
+
+        JsonNode aborted = ok(backend.call("POST", "/v1/migrations/" + id + "/abort", null));
+
+        assertThat(aborted.path("phase").asText()).isEqualTo("ABORTED");
+        assertThat(b.call("GET", "/v1/sinks/vol", null).status()).isEqualTo(404);
+        assertThat(a.call("GET", "/v1/volumes/vol", null).body().path("fenced").asBoolean()).isFalse();
+        assertThat(ok(backend.call("GET", "/v1/volumes/vol", null)).path("node").asText()).isEqualTo("a");
+        assertContent(a);
+    }
+
+    @Test
+    void backendKilledMidHydrationResumesAndCompletesAfterRestart() throws Exception {
+        String id = startThrottledHydration();
+        writeOnBDuringHydration();
+
+        backend.kill9();
+        backend.restart();
+
+        // The restarted backend reloaded the migration and follows the sink again.
+        assertThat(ok(backend.call("GET", "/v1/migrations/" + id, null)).path("phase").asText())
+                .matches("ACTIVE|HYDRATED|COMMITTED");
+        ok(backend.call("PUT", "/v1/migrations/" + id + "/bandwidth", Map.of("bytesPerSecond", 0)));
+        awaitCommittedAndCleanedUp(id);
+        assertThat(ok(backend.call("GET", "/v1/volumes/vol", null)).path("node").asText()).isEqualTo("b");
+        assertContent(b);
+    }
+
+    @Test
+    void targetBlockdRestartMidHydrationStillCompletes() throws Exception {
+        String id = startThrottledHydration();
+        writeOnBDuringHydration();
+
+        b.restart(); // New ports; it registers them with the backend again.
+
+        await("bandwidth change reaches the restarted node", () ->
+                backend.call("PUT", "/v1/migrations/" + id + "/bandwidth", Map.of("bytesPerSecond", 0)).status() == 200);
+        awaitCommittedAndCleanedUp(id);
+        assertContent(b);
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    /** Manual switch at 1 MiB/s: the 8 MiB of data take ~8 s, so the test acts mid-hydration. */
+    private String startThrottledHydration() throws Exception {
+        String id = created(backend.call("POST", "/v1/migrations", Map.of("volume", "vol", "targetNode", "b",
+                "switchMode", "manual", "bandwidthBytesPerSecond", MIB))).path("id").asText();
+        ok(backend.call("POST", "/v1/migrations/" + id + "/switch", null));
+        await("some regions hydrated", () -> {
+            JsonNode p = ok(backend.call("GET", "/v1/migrations/" + id, null)).path("progress");
+            return p.path("regionsPresent").asLong() > 0;
+        });
+        assertThat(phaseOf(id)).isEqualTo("ACTIVE");
+        return id;
+    }
+
+    private void writeOnBDuringHydration() throws Exception {
+        try (NbdClient onB = connect(b, "vol")) {
+            write(onB, 7 * MIB + 11, pattern(300_000, 6));
+            write(onB, 15 * MIB, pattern(65_536, 7));
+            onB.flush();
+        }
+    }
+
+    private void awaitCommittedAndCleanedUp(String id) throws Exception {
+        await("COMMITTED with the source deleted", () -> {
+            JsonNode m = ok(backend.call("GET", "/v1/migrations/" + id, null));
+            return m.path("phase").asText().equals("COMMITTED") && m.path("pendingAction").asText().equals("NONE");
+        });
+        assertThat(a.call("GET", "/v1/volumes/vol", null).status()).as("source copy deleted").isEqualTo(404);
+        assertThat(b.call("GET", "/v1/volumes/vol", null).status()).isEqualTo(200);
+    }
+
+    private String phaseOf(String id) {
+        return ok(backend.call("GET", "/v1/migrations/" + id, null)).path("phase").asText();
+    }
+
+    private void assertContent(BlockdProcess node) throws Exception {
+        byte[] actual = new byte[(int) SIZE];
+        try (NbdClient c = connect(node, "vol")) {
+            int chunk = (int) MIB;
+            for (int off = 0; off < actual.length; off += chunk) {
+                ByteBuffer buf = ByteBuffer.allocate(chunk);
+                c.read(off, buf);
+                System.arraycopy(buf.array(), 0, actual, off, chunk);
+            }
+        }
+        for (int off = 0; off < actual.length; off += (int) MIB) {
+            int end = off + (int) MIB;
+            assertThat(Arrays.equals(actual, off, end, model, off, end)).as("MiB at offset %d matches the model", off)
+                    .isTrue();
+        }
+    }
+
+    private void write(NbdClient c, long offset, byte[] data) throws Exception {
+        c.write(offset, ByteBuffer.wrap(data), false);
+        System.arraycopy(data, 0, model, (int) offset, data.length);
+    }
+
+    private static byte[] pattern(int length, int seed) {
+        byte[] d = new byte[length];
+        new Random(seed).nextBytes(d);
+        return d;
+    }
+
+    private static NbdClient connect(BlockdProcess node, String export) throws Exception {
+        return NbdClient.connect(node.nbdHost(), node.nbdPort(), export);
+    }
+
+    private static JsonNode ok(BlockdProcess.Reply r) {
+        assertThat(r.status()).as("answer %s", r.body()).isEqualTo(200);
+        return r.body();
+    }
+
+    private static JsonNode created(BlockdProcess.Reply r) {
+        assertThat(r.status()).as("answer %s", r.body()).isEqualTo(201);
+        return r.body();
+    }
+
+    private void await(String what, ThrowingCheck check) throws Exception {
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        Map<String, Object> last = new HashMap<>();
+        while (System.nanoTime() < deadline) {
+            try {
+                if (check.ok()) {
+                    return;
+                }
+            } catch (AssertionError | RuntimeException e) {
+                last.put("error", e.toString());
+            }
+            Thread.sleep(100);
+        }
+        throw new AssertionError("timed out waiting for: " + what + " " + last + "; migrations: "
+                + backend.call("GET", "/v1/migrations", null).body() + "; backend log " + backend.stderrLog());
+    }
+
+    @FunctionalInterface
+    private interface ThrowingCheck {
+        boolean ok() throws Exception;
+    }
+
+}

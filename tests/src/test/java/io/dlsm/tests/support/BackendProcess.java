@@ -1,0 +1,141 @@
+package io.dlsm.tests.support;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.NullNode;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.UncheckedIOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The packaged dlsm-rest-backend jar as a real process on 127.0.0.1. The first start picks a
+ * free port; restarts keep it, because the blockd nodes registered with that URL.
+ */
+public final class BackendProcess implements AutoCloseable {
+    private static final Duration READY_TIMEOUT = Duration.ofSeconds(30);
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final Path stateDir;
+    private final Path stderrLog;
+    private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(Duration.ofSeconds(5)).build();
+    private Process process;
+    private String api;
+    private int starts;
+
+    private BackendProcess(Path stateDir) {
+        this.stateDir = stateDir;
+        this.stderrLog = stateDir.resolveSibling(stateDir.getFileName() + "-backend-stderr.log");
+    }
+
+    public static BackendProcess start(Path stateDir) {
+        BackendProcess b = new BackendProcess(stateDir);
+        b.launch("127.0.0.1:0");
+        return b;
+    }
+
+    /** {@code http://HOST:PORT}, for blockd's {@code --backend-url}. */
+    public String url() {
+        return "http://" + api;
+    }
+
+    public Path stderrLog() {
+        return stderrLog;
+    }
+
+    public BlockdProcess.Reply call(String method, String path, Object body) {
+        try {
+            HttpRequest request = HttpRequest.newBuilder(URI.create(url() + path))
+                    .timeout(Duration.ofSeconds(60)).header("Content-Type", "application/json")
+                    .method(method, body == null ? HttpRequest.BodyPublishers.noBody()
+                            : HttpRequest.BodyPublishers.ofString(JSON.writeValueAsString(body)))
+                    .build();
+            HttpResponse<String> resp = http.send(request, HttpResponse.BodyHandlers.ofString());
+            String text = resp.body();
+            JsonNode node = text == null || text.isBlank() ? NullNode.getInstance() : JSON.readTree(text);
+            return new BlockdProcess.Reply(resp.statusCode(), node);
+        } catch (IOException e) {
+            throw new UncheckedIOException(method + " " + path + " failed; backend log: " + stderrLog, e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** SIGKILL: nothing is flushed or closed, as in a crash. */
+    public void kill9() {
+        if (process != null) {
+            PeerCommand.kill(process);
+        }
+    }
+
+    /** A new process on the same state dir and port. */
+    public void restart() {
+        kill9();
+        launch(api);
+    }
+
+    @Override
+    public void close() {
+        kill9();
+    }
+
+    private void launch(String listen) {
+        String jar = System.getProperty("dlsm.backend.jar");
+        if (jar == null || !Files.isRegularFile(Path.of(jar))) {
+            throw new IllegalStateException("system property dlsm.backend.jar must name the packaged backend jar, got "
+                    + jar + " (package dlsm-rest-backend first)");
+        }
+        String javaBin = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        try {
+            starts++;
+            Files.writeString(stderrLog, "=== start " + starts + "\n", StandardCharsets.UTF_8,
+                    StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+            process = new ProcessBuilder(javaBin, "-jar", jar, "--listen", listen, "--state-dir", stateDir.toString())
+                    .redirectError(ProcessBuilder.Redirect.appendTo(stderrLog.toFile()))
+                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                    .start();
+        } catch (IOException e) {
+            throw new UncheckedIOException("could not start the backend", e);
+        }
+        Process p = process;
+        CompletableFuture<String> first = new CompletableFuture<>();
+        Thread reader = new Thread(() -> {
+            try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+                String line = r.readLine();
+                first.complete(line == null ? "<stdout closed>" : line);
+                while (r.readLine() != null) {
+                    // Keep the pipe drained.
+                }
+            } catch (IOException e) {
+                first.completeExceptionally(e);
+            }
+        }, "backend-stdout-" + p.pid());
+        reader.setDaemon(true);
+        reader.start();
+        String line;
+        try {
+            line = first.get(READY_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (Exception e) {
+            kill9();
+            throw new IllegalStateException("backend did not print READY; log: " + stderrLog, e);
+        }
+        if (!line.startsWith("READY api=")) {
+            kill9();
+            throw new IllegalStateException("backend printed '" + line + "' instead of READY; log: " + stderrLog);
+        }
+        api = line.substring("READY api=".length());
+    }
+}
