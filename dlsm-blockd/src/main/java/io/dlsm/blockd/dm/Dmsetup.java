@@ -4,6 +4,8 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 
 /** {@link DeviceMapper} through the {@code dmsetup} tool. */
@@ -60,10 +62,11 @@ public final class Dmsetup implements DeviceMapper {
         return run(QUICK, false, "status", name).stdout();
     }
 
+    /** Multi-word messages ({@code hydration_threshold 8}) go as separate arguments, as dmsetup expects. */
     @Override
     public void message(String name, String message) throws IOException {
-        java.util.List<String> argv = new java.util.ArrayList<>(java.util.List.of("dmsetup", "message", name, "0"));
-        argv.addAll(java.util.List.of(message.split(" ")));
+        List<String> argv = new ArrayList<>(List.of("dmsetup", "message", name, "0"));
+        argv.addAll(List.of(message.split(" ")));
         runner.run(new CommandRunner.Command(argv, env, QUICK, false));
     }
 

@@ -4,9 +4,11 @@ import io.dlsm.blockd.api.Json;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import picocli.CommandLine;
@@ -157,8 +159,7 @@ public final class PlanMain implements Callable<Integer> {
      */
     private List<String> awaitHydrated(KernelPathRecord rec) {
         String status = new CommandRunner.Command(List.of("dmsetup", "status", rec.dmName()),
-                udev ? java.util.Map.of() : java.util.Map.of("DM_DISABLE_UDEV", "1"),
-                java.time.Duration.ofSeconds(30), false).display();
+                udev ? Map.of() : Map.of("DM_DISABLE_UDEV", "1"), Duration.ofSeconds(30), false).display();
         return List.of(
                 "dlsm_await_hydrated() {",
                 "    while :; do",
