@@ -9,6 +9,12 @@ import org.junit.jupiter.api.io.TempDir;
 
 class DmClonePathTest {
     static final String STATUS = "DM_DISABLE_UDEV=1 dmsetup status dlsm-vol1";
+    static final String[] SWAP_TO_CLONE = {
+        "DM_DISABLE_UDEV=1 dmsetup suspend dlsm-vol1",
+        "DM_DISABLE_UDEV=1 dmsetup load dlsm-vol1 --table '0 65536 clone /dev/loop1 /dev/loop0 /dev/nbd0 128"
+                + " 1 no_hydration 4 hydration_threshold 64 hydration_batch_size 16'",
+        "DM_DISABLE_UDEV=1 dmsetup resume dlsm-vol1",
+        "DM_DISABLE_UDEV=1 dmsetup message dlsm-vol1 0 enable_hydration"};
 
     @TempDir
     Path dir;
@@ -39,11 +45,7 @@ class DmClonePathTest {
         assertThat(f.runner.take()).containsExactly(
                 "losetup /dev/loop1 /data/kernel/vol1.meta",
                 "losetup /dev/loop0 /data/volumes/vol1.img",
-                "DM_DISABLE_UDEV=1 dmsetup suspend dlsm-vol1",
-                "DM_DISABLE_UDEV=1 dmsetup load dlsm-vol1 --table '0 65536 clone /dev/loop1 /dev/loop0 /dev/nbd0 128"
-                        + " 1 no_hydration 4 hydration_threshold 64 hydration_batch_size 16'",
-                "DM_DISABLE_UDEV=1 dmsetup resume dlsm-vol1",
-                "DM_DISABLE_UDEV=1 dmsetup message dlsm-vol1 0 enable_hydration");
+                SWAP_TO_CLONE[0], SWAP_TO_CLONE[1], SWAP_TO_CLONE[2], SWAP_TO_CLONE[3]);
         assertThat(p.state()).isEqualTo(KernelPathState.HYDRATING);
 
         p.setBandwidth(8L << 20);
@@ -113,11 +115,7 @@ class DmClonePathTest {
                 .satisfies(k -> assertThat(k.state()).isEqualTo(KernelPathState.HYDRATING));
         assertThat(restarted.runner.take()).containsExactly(
                 "losetup /dev/loop0 /data/volumes/vol1.img",
-                "DM_DISABLE_UDEV=1 dmsetup suspend dlsm-vol1",
-                "DM_DISABLE_UDEV=1 dmsetup load dlsm-vol1 --table '0 65536 clone /dev/loop1 /dev/loop0 /dev/nbd0 128"
-                        + " 1 no_hydration 4 hydration_threshold 64 hydration_batch_size 16'",
-                "DM_DISABLE_UDEV=1 dmsetup resume dlsm-vol1",
-                "DM_DISABLE_UDEV=1 dmsetup message dlsm-vol1 0 enable_hydration");
+                SWAP_TO_CLONE[0], SWAP_TO_CLONE[1], SWAP_TO_CLONE[2], SWAP_TO_CLONE[3]);
     }
 
     @Test

@@ -10,6 +10,11 @@ import org.junit.jupiter.api.io.TempDir;
 
 class LinearOverNbdPathTest {
     static final Path FILE = Path.of("/var/lib/dlsm/blockd/volumes/vol1.img");
+    /** Removal from any state: every step tolerates "already gone". */
+    static final String[] TEARDOWN = {
+        "DM_DISABLE_UDEV=1 dmsetup remove dlsm-vol1",
+        "nbd-client -d /dev/nbd3",
+        "losetup -d /dev/loop2"};
 
     @TempDir
     Path dir;
@@ -44,10 +49,7 @@ class LinearOverNbdPathTest {
         assertThat(p.state()).isEqualTo(KernelPathState.LOCAL);
 
         p.remove();
-        assertThat(f.runner.take()).containsExactly(
-                "DM_DISABLE_UDEV=1 dmsetup remove dlsm-vol1",
-                "nbd-client -d /dev/nbd3",
-                "losetup -d /dev/loop2");
+        assertThat(f.runner.take()).containsExactly(TEARDOWN);
         assertThat(f.store.all()).isEmpty();
     }
 
@@ -96,10 +98,7 @@ class LinearOverNbdPathTest {
 
         KernelPathFixture restarted = new KernelPathFixture(dir);
         assertThat(restarted.paths.recoverAll()).isEmpty();
-        assertThat(restarted.runner.take()).containsExactly(
-                "DM_DISABLE_UDEV=1 dmsetup remove dlsm-vol1",
-                "nbd-client -d /dev/nbd3",
-                "losetup -d /dev/loop2");
+        assertThat(restarted.runner.take()).containsExactly(TEARDOWN);
         assertThat(restarted.store.all()).isEmpty();
         // A second start finds nothing to do.
         KernelPathFixture again = new KernelPathFixture(dir);
@@ -160,9 +159,6 @@ class LinearOverNbdPathTest {
         p.begin(KernelPathState.REMOVED);
         KernelPathFixture restarted = new KernelPathFixture(dir);
         assertThat(restarted.paths.recoverAll()).isEmpty();
-        assertThat(restarted.runner.take()).containsExactly(
-                "DM_DISABLE_UDEV=1 dmsetup remove dlsm-vol1",
-                "nbd-client -d /dev/nbd3",
-                "losetup -d /dev/loop2");
+        assertThat(restarted.runner.take()).containsExactly(TEARDOWN);
     }
 }
