@@ -5,6 +5,17 @@ import io.dlsm.blockd.api.BlockdApplication;
 import io.dlsm.blockd.api.Json;
 import io.dlsm.blockd.config.BlockdConfig;
 import io.dlsm.blockd.config.HostPort;
+import io.dlsm.blockd.dm.CapabilityProbe;
+import io.dlsm.blockd.dm.CommandRunner;
+import io.dlsm.blockd.dm.Dmsetup;
+import io.dlsm.blockd.dm.KernelPathMode;
+import io.dlsm.blockd.dm.KernelPathSetting;
+import io.dlsm.blockd.dm.KernelPathStore;
+import io.dlsm.blockd.dm.KernelPaths;
+import io.dlsm.blockd.dm.Losetup;
+import io.dlsm.blockd.dm.NbdClientDevices;
+import io.dlsm.blockd.dm.NodeKernel;
+import io.dlsm.blockd.dm.ProcessCommandRunner;
 import io.dlsm.blockd.nbd.BufferPool;
 import io.dlsm.blockd.nbd.server.ExportRegistry;
 import io.dlsm.blockd.nbd.server.NbdServer;
@@ -64,6 +75,7 @@ public final class Blockd implements Closeable {
     private ScheduledExecutorService scheduler;
     private NbdServer nbd;
     private HttpServer http;
+    private KernelPaths kernelPaths;
     private InetSocketAddress nbdAddress;
     private InetSocketAddress apiAddress;
     private BackendRegistration registration;
@@ -95,9 +107,10 @@ public final class Blockd implements Closeable {
         new JvmThreadMetrics().bindTo(registry);
         new UptimeMetrics().bindTo(registry);
         registry.gauge("dlsm_nbd_connections", nbd, NbdServer::connectionCount);
+        NodeKernel kernel = startKernelPath();
         HostPort api = config.apiListen();
         http = GrizzlyHttpServerFactory.createHttpServer(URI.create("http://" + api + "/"),
-                new BlockdApplication(volumes, sinks, registry, mapper, token), false);
+                new BlockdApplication(volumes, sinks, registry, mapper, token, kernel), false);
         http.start();
         int apiPort = http.getListeners().iterator().next().getPort();
         apiAddress = new InetSocketAddress(api.host(), apiPort);
@@ -120,6 +133,43 @@ public final class Blockd implements Closeable {
         registration = new BackendRegistration(r.backendUrl(),
                 BackendRegistration.NodeInfo.of(r.nodeName(), apiAddress, nbdAddress), backendToken, mapper);
         registration.start();
+    }
+
+    /**
+     * With {@code --kernel-path} on: checks that the kernel allows the requested mode and
+     * finishes or undoes every kernel device transition a crash cut short, before anything new
+     * is set up. Off: nothing touches device-mapper or nbd devices.
+     */
+    private NodeKernel startKernelPath() throws IOException {
+        CapabilityProbe probe = CapabilityProbe.forThisNode();
+        NodeKernel kernel = new NodeKernel(probe::probe, config.kernelPath());
+        Path stateDir = config.dataDir().resolve("kernel");
+        if (config.kernelPath() == KernelPathSetting.OFF) {
+            if (Files.isDirectory(stateDir) && !new KernelPathStore(stateDir, mapper).all().isEmpty()) {
+                log.warn("{} holds kernel device state but --kernel-path is off: those devices are left alone",
+                        stateDir);
+            }
+            return kernel;
+        }
+        NodeKernel.Report report = kernel.report();
+        if (report.mode() == null) {
+            throw new IOException("--kernel-path " + config.kernelPath() + " is not available on this node: "
+                    + String.join("; ", report.capabilities().notes()));
+        }
+        log.info("kernel path: {} (this node allows {}; {})", report.mode(), report.bestMode(),
+                report.capabilities());
+        if (report.mode() != KernelPathMode.USER_SPACE_ONLY) {
+            CommandRunner runner = new ProcessCommandRunner();
+            kernelPaths = new KernelPaths(new Dmsetup(runner, Dmsetup.udevRunning()), new NbdClientDevices(runner),
+                    new Losetup(runner, Path.of("/sys")), new KernelPathStore(stateDir, mapper));
+            kernelPaths.recoverAll();
+        }
+        return kernel;
+    }
+
+    /** This node's kernel devices; empty unless the kernel path is on and available. */
+    public Optional<KernelPaths> kernelPaths() {
+        return Optional.ofNullable(kernelPaths);
     }
 
     public InetSocketAddress nbdAddress() {

@@ -1,5 +1,6 @@
 package io.dlsm.blockd.config;
 
+import io.dlsm.blockd.dm.KernelPathSetting;
 import java.nio.file.Path;
 import java.util.Optional;
 import java.util.concurrent.Callable;
@@ -62,6 +63,11 @@ public final class BlockdCommand implements Callable<Integer> {
             description = "File holding the bearer token for the backend's API.")
     Path backendTokenFile;
 
+    @Option(names = "--kernel-path", paramLabel = "MODE", defaultValue = "off",
+            description = "Present volumes through device-mapper: off, auto (the best this kernel allows), "
+                    + "linear_over_nbd or dm_clone (refuses to start if unavailable) (default: ${DEFAULT-VALUE}).")
+    KernelPathSetting kernelPath;
+
     private final Function<BlockdConfig, Integer> daemon;
 
     public BlockdCommand(Function<BlockdConfig, Integer> daemon) {
@@ -91,12 +97,12 @@ public final class BlockdCommand implements Callable<Integer> {
         }
         return new BlockdConfig(dataDir, HostPort.parse(nbdListen), HostPort.parse(apiListen), ioThreads,
                 maxConnections, Optional.ofNullable(tokenFile),
-                java.time.Duration.ofSeconds(sourceRetryDeadlineSeconds), registration);
+                java.time.Duration.ofSeconds(sourceRetryDeadlineSeconds), registration, kernelPath);
     }
 
     /** Parses and runs; returns the process exit code. */
     public static int run(Function<BlockdConfig, Integer> daemon, String... args) {
-        CommandLine cl = new CommandLine(new BlockdCommand(daemon));
+        CommandLine cl = new CommandLine(new BlockdCommand(daemon)).setCaseInsensitiveEnumValuesAllowed(true);
         configFile(args).ifPresent(f -> cl.setDefaultValueProvider(
                 new CommandLine.PropertiesDefaultProvider(f.toFile())));
         return cl.execute(args);

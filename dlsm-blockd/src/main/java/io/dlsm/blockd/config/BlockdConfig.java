@@ -1,5 +1,6 @@
 package io.dlsm.blockd.config;
 
+import io.dlsm.blockd.dm.KernelPathSetting;
 import java.net.URI;
 import java.nio.file.Path;
 import java.util.Optional;
@@ -7,16 +8,16 @@ import java.util.Optional;
 /** Everything blockd is started with. */
 public record BlockdConfig(Path dataDir, HostPort nbdListen, HostPort apiListen, int ioThreads,
                            int maxConnections, Optional<Path> tokenFile, java.time.Duration sourceRetryDeadline,
-                           Optional<Registration> registration) {
+                           Optional<Registration> registration, KernelPathSetting kernelPath) {
 
     /** Self-registration with the REST backend: where, under which node name, with which token. */
     public record Registration(URI backendUrl, String nodeName, Optional<Path> tokenFile) {
     }
 
-    /** A node that does not register itself (standalone use, tests). */
+    /** A standalone node (no registration) without the kernel path: tests and local use. */
     public BlockdConfig(Path dataDir, HostPort nbdListen, HostPort apiListen, int ioThreads, int maxConnections,
                         Optional<Path> tokenFile, java.time.Duration sourceRetryDeadline) {
         this(dataDir, nbdListen, apiListen, ioThreads, maxConnections, tokenFile, sourceRetryDeadline,
-                Optional.empty());
+                Optional.empty(), KernelPathSetting.OFF);
     }
 }

@@ -45,6 +45,14 @@ class BlockdCommandTest {
     }
 
     @Test
+    void kernelPathIsOffUnlessAskedFor() {
+        assertThat(parse().kernelPath()).isEqualTo(io.dlsm.blockd.dm.KernelPathSetting.OFF);
+        assertThat(parse("--kernel-path", "auto").kernelPath()).isEqualTo(io.dlsm.blockd.dm.KernelPathSetting.AUTO);
+        assertThat(parse("--kernel-path=linear_over_nbd").kernelPath())
+                .isEqualTo(io.dlsm.blockd.dm.KernelPathSetting.LINEAR_OVER_NBD);
+    }
+
+    @Test
     void configFileSuppliesDefaultsAndFlagsWin() throws Exception {
         Path file = dir.resolve("blockd.properties");
         Files.writeString(file, "data-dir=/from/file\nnbd-listen=10.0.0.1:10809\nio-threads=12\n");

@@ -1,0 +1,39 @@
+package io.dlsm.blockd.dm;
+
+import java.util.EnumSet;
+import java.util.Set;
+
+/**
+ * Where a volume's kernel device is. Both modes start the same way (nbd connected, then a
+ * linear proxy table over it) and end the same way (linear over the local device, nbd gone);
+ * only dm-clone has the HYDRATING step in between, where the kernel copies.
+ */
+public enum KernelPathState {
+    /** Recorded, nothing set up yet. */
+    PLANNED,
+    /** /dev/nbdN is attached to the export. */
+    NBD_CONNECTED,
+    /** /dev/mapper/dlsm-VOL exists: linear over /dev/nbdN. The device handed to the hypervisor. */
+    PROXY,
+    /** dm-clone table live, the kernel hydrates the local device (DM_CLONE only). */
+    HYDRATING,
+    /** linear over the local device; nbd disconnected: no user-space hop, no network. */
+    LOCAL,
+    /** Torn down; the state file is deleted once this is reached. */
+    REMOVED;
+
+    private Set<KernelPathState> next(KernelPathMode mode) {
+        return switch (this) {
+            case PLANNED -> EnumSet.of(NBD_CONNECTED, REMOVED);
+            case NBD_CONNECTED -> EnumSet.of(PROXY, REMOVED);
+            case PROXY -> mode == KernelPathMode.DM_CLONE ? EnumSet.of(HYDRATING, REMOVED) : EnumSet.of(LOCAL, REMOVED);
+            case HYDRATING -> EnumSet.of(LOCAL, REMOVED);
+            case LOCAL -> EnumSet.of(REMOVED);
+            case REMOVED -> EnumSet.noneOf(KernelPathState.class);
+        };
+    }
+
+    public boolean canMoveTo(KernelPathState target, KernelPathMode mode) {
+        return next(mode).contains(target);
+    }
+}

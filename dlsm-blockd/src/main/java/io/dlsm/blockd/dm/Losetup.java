@@ -1,0 +1,44 @@
+package io.dlsm.blockd.dm;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Optional;
+
+/** {@link LoopDevices} through {@code losetup}, read back through sysfs. */
+public final class Losetup implements LoopDevices {
+    static final Duration TIMEOUT = Duration.ofSeconds(30);
+
+    private final CommandRunner runner;
+    private final Path sysRoot;
+
+    public Losetup(CommandRunner runner, Path sysRoot) {
+        this.runner = runner;
+        this.sysRoot = sysRoot;
+    }
+
+    @Override
+    public void attach(String device, Path file) throws IOException {
+        runner.run(CommandRunner.Command.of(TIMEOUT, "losetup", device, file.toString()));
+    }
+
+    @Override
+    public void detach(String device) throws IOException {
+        runner.run(CommandRunner.Command.of(TIMEOUT, "losetup", "-d", device).tolerant());
+    }
+
+    @Override
+    public Optional<Path> backingFile(String device) throws IOException {
+        Path f = sysRoot.resolve("block").resolve(Path.of(device).getFileName().toString())
+                .resolve("loop/backing_file");
+        try {
+            String s = Files.readString(f, StandardCharsets.UTF_8).strip();
+            return s.isEmpty() ? Optional.empty() : Optional.of(Path.of(s));
+        } catch (NoSuchFileException e) {
+            return Optional.empty();
+        }
+    }
+}
