@@ -23,10 +23,12 @@ RETRY_STATUSES = frozenset((500, 502, 503, 504))
 class DLSMAPIException(exception.VolumeBackendAPIException):
     """A backend error, keeping its HTTP status and stable error code."""
 
-    def __init__(self, message=None, status_code=None, code=None, **kwargs):
+    def __init__(self, message=None, status_code=None, code=None,
+                 backend_message=None, **kwargs):
         self.status_code = status_code
         self.code = code
-        self.backend_message = message
+        # The backend's own words, without our method/path prefix.
+        self.backend_message = backend_message or message
         super().__init__(data=message, **kwargs)
 
 
@@ -115,7 +117,7 @@ class DLSMClient(object):
             _('%(m)s %(p)s: HTTP %(s)d %(c)s: %(msg)s') %
             {'m': method, 'p': path, 's': resp.status_code,
              'c': code or '', 'msg': message},
-            status_code=resp.status_code, code=code)
+            status_code=resp.status_code, code=code, backend_message=message)
 
     # -- API ---------------------------------------------------------------
 
