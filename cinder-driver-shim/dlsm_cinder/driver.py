@@ -211,9 +211,12 @@ class DLSMDriver(driver.VolumeDriver):
         while the source's one is still "attached": that is how a live
         migration looks from inside Cinder.
         """
+        # "attaching" counts too: the host is connected already, only Nova's
+        # os-complete is missing, and a non-multiattach volume has a second
+        # attachment only while its instance live-migrates.
         for att in volume.volume_attachment or []:
-            if (att.attach_status == 'attached' and att.attached_host and
-                    att.attached_host != host):
+            if (att.attach_status in ('attached', 'attaching') and
+                    att.attached_host and att.attached_host != host):
                 return True
         return False
 
