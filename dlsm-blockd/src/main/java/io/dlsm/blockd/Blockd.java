@@ -9,6 +9,7 @@ import io.dlsm.blockd.nbd.BufferPool;
 import io.dlsm.blockd.nbd.server.ExportRegistry;
 import io.dlsm.blockd.nbd.server.NbdServer;
 import io.dlsm.blockd.posix.LibC;
+import io.dlsm.blockd.registration.BackendRegistration;
 import io.dlsm.blockd.sink.SinkManager;
 import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
@@ -65,6 +66,7 @@ public final class Blockd implements Closeable {
     private HttpServer http;
     private InetSocketAddress nbdAddress;
     private InetSocketAddress apiAddress;
+    private BackendRegistration registration;
 
     public Blockd(BlockdConfig config) {
         this.config = config;
@@ -100,6 +102,24 @@ public final class Blockd implements Closeable {
         int apiPort = http.getListeners().iterator().next().getPort();
         apiAddress = new InetSocketAddress(api.host(), apiPort);
         log.info("control API listening on {}", apiAddress);
+        if (config.registration().isPresent()) {
+            startRegistration(config.registration().get());
+        }
+    }
+
+    /** Registers with the bound addresses, so port 0 listeners are announced correctly. */
+    private void startRegistration(BlockdConfig.Registration r) throws IOException {
+        Optional<String> backendToken = Optional.empty();
+        if (r.tokenFile().isPresent()) {
+            String t = Files.readString(r.tokenFile().get(), StandardCharsets.UTF_8).strip();
+            if (t.isEmpty()) {
+                throw new IOException("backend token file " + r.tokenFile().get() + " is empty");
+            }
+            backendToken = Optional.of(t);
+        }
+        registration = new BackendRegistration(r.backendUrl(),
+                BackendRegistration.NodeInfo.of(r.nodeName(), apiAddress, nbdAddress), backendToken, mapper);
+        registration.start();
     }
 
     public InetSocketAddress nbdAddress() {
@@ -170,6 +190,9 @@ public final class Blockd implements Closeable {
 
     @Override
     public void close() throws IOException {
+        if (registration != null) {
+            registration.close();
+        }
         if (http != null) {
             http.shutdownNow();
         }

@@ -49,9 +49,13 @@ public final class Main implements Callable<Integer> {
             description = "File holding the static bearer token every request must present.")
     private Path tokenFile;
 
+    @Option(names = "--" + ConfigLoader.NODE_TOKEN_FILE, paramLabel = "FILE",
+            description = "File holding the bearer token sent to every blockd's control API.")
+    private Path nodeTokenFile;
+
     @Option(names = "--config", paramLabel = "FILE",
             description = "Java properties file; keys are the long option names without dashes "
-                    + "(listen, state-dir, token-file). Flags override it.")
+                    + "(listen, state-dir, token-file, node-token-file). Flags override it.")
     private Path configFile;
 
     @Spec
@@ -78,7 +82,7 @@ public final class Main implements Callable<Integer> {
     public Integer call() throws InterruptedException {
         BackendConfig config;
         try {
-            config = ConfigLoader.load(new CliOptions(listen, stateDir, tokenFile, configFile));
+            config = ConfigLoader.load(new CliOptions(listen, stateDir, tokenFile, nodeTokenFile, configFile));
         } catch (ConfigException e) {
             spec.commandLine().getErr().println(spec.name() + ": " + e.getMessage());
             return EXIT_CONFIG;

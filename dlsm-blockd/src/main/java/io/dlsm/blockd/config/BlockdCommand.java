@@ -50,6 +50,18 @@ public final class BlockdCommand implements Callable<Integer> {
                     + "and reporting DEGRADED; a sink may set its own (default: ${DEFAULT-VALUE}).")
     int sourceRetryDeadlineSeconds;
 
+    @Option(names = "--backend-url", paramLabel = "URL",
+            description = "REST backend to register with and heartbeat to (needs --node-name).")
+    String backendUrl;
+
+    @Option(names = "--node-name", paramLabel = "NAME",
+            description = "This node's name at the backend (needs --backend-url).")
+    String nodeName;
+
+    @Option(names = "--backend-token-file", paramLabel = "FILE",
+            description = "File holding the bearer token for the backend's API.")
+    Path backendTokenFile;
+
     private final Function<BlockdConfig, Integer> daemon;
 
     public BlockdCommand(Function<BlockdConfig, Integer> daemon) {
@@ -62,13 +74,24 @@ public final class BlockdCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(new CommandLine(this),
                     "--io-threads, --max-connections and --source-retry-deadline must be at least 1");
         }
+        if ((backendUrl == null) != (nodeName == null)) {
+            throw new CommandLine.ParameterException(new CommandLine(this),
+                    "--backend-url and --node-name go together");
+        }
         return daemon.apply(toConfig());
     }
 
     BlockdConfig toConfig() {
+        Optional<BlockdConfig.Registration> registration = Optional.empty();
+        if (backendUrl != null && nodeName != null) {
+            // A trailing slash makes URI.resolve keep the base path (a backend behind a proxy prefix).
+            String base = backendUrl.endsWith("/") ? backendUrl : backendUrl + "/";
+            registration = Optional.of(new BlockdConfig.Registration(java.net.URI.create(base), nodeName,
+                    Optional.ofNullable(backendTokenFile)));
+        }
         return new BlockdConfig(dataDir, HostPort.parse(nbdListen), HostPort.parse(apiListen), ioThreads,
                 maxConnections, Optional.ofNullable(tokenFile),
-                java.time.Duration.ofSeconds(sourceRetryDeadlineSeconds));
+                java.time.Duration.ofSeconds(sourceRetryDeadlineSeconds), registration);
     }
 
     /** Parses and runs; returns the process exit code. */

@@ -10,8 +10,11 @@ import java.util.Optional;
  * @param listen    API listen address
  * @param stateDir  directory holding the backend's persistent state
  * @param tokenFile file holding the static bearer token; empty means the API is open
+ * @param nodeTokenFile file holding the token the backend presents to every blockd; empty
+ *                  means the nodes' control APIs are called without one
  */
-public record BackendConfig(ListenAddress listen, Path stateDir, Optional<Path> tokenFile) {
+public record BackendConfig(ListenAddress listen, Path stateDir, Optional<Path> tokenFile,
+                            Optional<Path> nodeTokenFile) {
 
     /** Loopback by default: an API that can move volumes must be exposed on purpose. */
     public static final ListenAddress DEFAULT_LISTEN = new ListenAddress("127.0.0.1", 7800);
@@ -20,5 +23,10 @@ public record BackendConfig(ListenAddress listen, Path stateDir, Optional<Path> 
         Objects.requireNonNull(listen, "listen");
         Objects.requireNonNull(stateDir, "stateDir");
         Objects.requireNonNull(tokenFile, "tokenFile");
+        Objects.requireNonNull(nodeTokenFile, "nodeTokenFile");
+    }
+
+    public BackendConfig(ListenAddress listen, Path stateDir, Optional<Path> tokenFile) {
+        this(listen, stateDir, tokenFile, Optional.empty());
     }
 }

@@ -20,8 +20,9 @@ public final class ConfigLoader {
     public static final String LISTEN = "listen";
     public static final String STATE_DIR = "state-dir";
     public static final String TOKEN_FILE = "token-file";
+    public static final String NODE_TOKEN_FILE = "node-token-file";
 
-    private static final Set<String> FILE_KEYS = Set.of(LISTEN, STATE_DIR, TOKEN_FILE);
+    private static final Set<String> FILE_KEYS = Set.of(LISTEN, STATE_DIR, TOKEN_FILE, NODE_TOKEN_FILE);
 
     private ConfigLoader() {
     }
@@ -45,7 +46,8 @@ public final class ConfigLoader {
                 .orElseThrow(() -> new ConfigException(
                         "--" + STATE_DIR + " is required (on the command line or in --config)"));
         Optional<Path> tokenFile = pathOption(cli.tokenFile(), file, TOKEN_FILE, fileDir);
-        return new BackendConfig(listen, stateDir, tokenFile);
+        Optional<Path> nodeTokenFile = pathOption(cli.nodeTokenFile(), file, NODE_TOKEN_FILE, fileDir);
+        return new BackendConfig(listen, stateDir, tokenFile, nodeTokenFile);
     }
 
     /**

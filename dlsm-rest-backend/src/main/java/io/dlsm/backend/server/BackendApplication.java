@@ -2,6 +2,10 @@ package io.dlsm.backend.server;
 
 import io.dlsm.backend.api.HealthResource;
 import io.dlsm.backend.api.MetricsResource;
+import io.dlsm.backend.api.MigrationResource;
+import io.dlsm.backend.api.NodeResource;
+import io.dlsm.backend.api.OpenApiResource;
+import io.dlsm.backend.api.VolumeResource;
 import io.dlsm.backend.api.ObjectMapperProvider;
 import io.dlsm.backend.api.error.ApiExceptionMapper;
 import io.dlsm.backend.api.error.JsonProcessingExceptionMapper;
@@ -36,6 +40,10 @@ public final class BackendApplication extends ResourceConfig {
 
         register(HealthResource.class);
         register(MetricsResource.class);
+        register(NodeResource.class);
+        register(VolumeResource.class);
+        register(MigrationResource.class);
+        register(OpenApiResource.class);
 
         // WADL would publish an unauthenticated-looking /application.wadl that nobody uses.
         property(ServerProperties.WADL_FEATURE_DISABLE, true);

@@ -2,6 +2,9 @@ package io.dlsm.backend.server;
 
 import io.dlsm.backend.BackendInfo;
 import io.dlsm.backend.auth.TokenCheck;
+import io.dlsm.backend.migration.MigrationService;
+import io.dlsm.backend.node.NodeRegistry;
+import io.dlsm.backend.volume.VolumeService;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Clock;
@@ -18,12 +21,15 @@ public final class BackendBinder extends AbstractBinder {
     private final Clock clock;
     private final PrometheusMeterRegistry meters;
     private final TokenCheck tokenCheck;
+    private final ControlPlane controlPlane;
 
-    public BackendBinder(BackendInfo info, Clock clock, PrometheusMeterRegistry meters, TokenCheck tokenCheck) {
+    public BackendBinder(BackendInfo info, Clock clock, PrometheusMeterRegistry meters, TokenCheck tokenCheck,
+                         ControlPlane controlPlane) {
         this.info = info;
         this.clock = clock;
         this.meters = meters;
         this.tokenCheck = tokenCheck;
+        this.controlPlane = controlPlane;
     }
 
     @Override
@@ -33,5 +39,8 @@ public final class BackendBinder extends AbstractBinder {
         // Scraping needs the Prometheus type; everything that only records meters asks for MeterRegistry.
         bind(meters).to(PrometheusMeterRegistry.class).to(MeterRegistry.class);
         bind(tokenCheck).to(TokenCheck.class);
+        bind(controlPlane.nodes()).to(NodeRegistry.class);
+        bind(controlPlane.volumes()).to(VolumeService.class);
+        bind(controlPlane.migrations()).to(MigrationService.class);
     }
 }

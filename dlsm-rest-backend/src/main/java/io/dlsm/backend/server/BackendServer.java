@@ -5,6 +5,11 @@ import io.dlsm.backend.auth.TokenCheck;
 import io.dlsm.backend.config.BackendConfig;
 import io.dlsm.backend.config.ListenAddress;
 import io.dlsm.backend.metrics.BackendMetrics;
+import io.dlsm.backend.metrics.ControlPlaneMetrics;
+import io.dlsm.backend.node.HttpNodeClient;
+import io.dlsm.backend.state.FileStateStore;
+import java.nio.charset.StandardCharsets;
+import java.util.Optional;
 import java.io.IOException;
 import java.net.URI;
 import java.net.URISyntaxException;
@@ -28,11 +33,13 @@ public final class BackendServer implements AutoCloseable {
 
     private final HttpServer http;
     private final BackendMetrics metrics;
+    private final ControlPlane controlPlane;
     private final ListenAddress address;
 
-    private BackendServer(HttpServer http, BackendMetrics metrics, ListenAddress address) {
+    private BackendServer(HttpServer http, BackendMetrics metrics, ControlPlane controlPlane, ListenAddress address) {
         this.http = http;
         this.metrics = metrics;
+        this.controlPlane = controlPlane;
         this.address = address;
     }
 
@@ -40,11 +47,19 @@ public final class BackendServer implements AutoCloseable {
         prepareStateDir(config.stateDir());
         TokenCheck tokenCheck = loadTokenCheck(config);
 
+        Optional<String> nodeToken = readNodeToken(config);
+
         BackendMetrics metrics = new BackendMetrics();
+        ControlPlane controlPlane = null;
         try {
+            // Loads the persisted state: nodes, volumes and the migrations to resume.
+            controlPlane = new ControlPlane(new FileStateStore(config.stateDir()), new HttpNodeClient(nodeToken),
+                    clock);
+            ControlPlaneMetrics.bind(metrics.registry(), controlPlane.nodes(), controlPlane.volumes(),
+                    controlPlane.migrations());
             BackendInfo info = new BackendInfo(BackendInfo.buildVersion(), clock.instant());
-            BackendApplication app =
-                    new BackendApplication(new BackendBinder(info, clock, metrics.registry(), tokenCheck));
+            BackendApplication app = new BackendApplication(
+                    new BackendBinder(info, clock, metrics.registry(), tokenCheck, controlPlane));
             ListenAddress listen = config.listen();
             HttpServer http = GrizzlyHttpServerFactory.createHttpServer(uri(listen), app, false);
             try {
@@ -58,8 +73,13 @@ public final class BackendServer implements AutoCloseable {
             ListenAddress bound = listen.withPort(port);
             LOG.info("dlsm-rest-backend {} listening on {}, state in {}", info.version(), bound.hostPort(),
                     config.stateDir());
-            return new BackendServer(http, metrics, bound);
+            // Resumes unfinished migrations only once the API can answer about them.
+            controlPlane.start();
+            return new BackendServer(http, metrics, controlPlane, bound);
         } catch (IOException | RuntimeException e) {
+            if (controlPlane != null) {
+                controlPlane.close();
+            }
             metrics.close();
             throw e;
         }
@@ -81,6 +101,7 @@ public final class BackendServer implements AutoCloseable {
             LOG.warn("graceful shutdown did not finish, forcing it", e);
             http.shutdownNow();
         } finally {
+            controlPlane.close();
             metrics.close();
         }
         LOG.info("dlsm-rest-backend stopped");
@@ -100,6 +121,19 @@ public final class BackendServer implements AutoCloseable {
         if (!Files.isWritable(stateDir)) {
             throw new IOException("state dir " + stateDir + " is not writable");
         }
+    }
+
+    private static Optional<String> readNodeToken(BackendConfig config) throws IOException {
+        if (config.nodeTokenFile().isEmpty()) {
+            LOG.warn("no --node-token-file given: blockd control APIs are called without a token");
+            return Optional.empty();
+        }
+        Path file = config.nodeTokenFile().get();
+        String token = Files.readString(file, StandardCharsets.UTF_8).strip();
+        if (token.isEmpty()) {
+            throw new IOException("node token file " + file + " is empty");
+        }
+        return Optional.of(token);
     }
 
     private static TokenCheck loadTokenCheck(BackendConfig config) throws IOException {

@@ -3,11 +3,17 @@ package io.dlsm.backend.server;
 import io.dlsm.backend.BackendInfo;
 import io.dlsm.backend.auth.TokenCheck;
 import io.dlsm.backend.metrics.BackendMetrics;
+import io.dlsm.backend.metrics.ControlPlaneMetrics;
+import io.dlsm.backend.node.NodeClient;
+import io.dlsm.backend.state.FileStateStore;
 import jakarta.ws.rs.core.Application;
-import java.time.Clock;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Instant;
-import java.time.ZoneOffset;
 import java.util.List;
+import org.mockito.Mockito;
 import org.glassfish.jersey.test.JerseyTest;
 import org.glassfish.jersey.test.inmemory.InMemoryTestContainerFactory;
 import org.glassfish.jersey.test.spi.TestContainerFactory;
@@ -26,6 +32,28 @@ public abstract class ApiTestSupport extends JerseyTest {
 
     // Assigned in configure(); deliberately no initializer, which would run after it and reset it.
     private BackendMetrics metrics;
+    private NodeClient nodeClient;
+    private ControlPlane controlPlane;
+    private MutableClock clock;
+    private Path stateDir;
+
+    /** The mocked blockd client: stub it to script what the nodes answer. */
+    protected NodeClient nodeClient() {
+        return nodeClient;
+    }
+
+    /** The services behind the API; the background watcher is not started, tests drive it. */
+    protected ControlPlane controlPlane() {
+        return controlPlane;
+    }
+
+    protected MutableClock clock() {
+        return clock;
+    }
+
+    protected Path stateDir() {
+        return stateDir;
+    }
 
     /** The token the server requires; none by default. */
     protected TokenCheck tokenCheck() {
@@ -40,10 +68,19 @@ public abstract class ApiTestSupport extends JerseyTest {
     @Override
     protected final Application configure() {
         metrics = new BackendMetrics();
-        Clock clock = Clock.fixed(STARTED_AT.plusSeconds(UPTIME_SECONDS), ZoneOffset.UTC);
+        clock = new MutableClock(STARTED_AT.plusSeconds(UPTIME_SECONDS));
+        nodeClient = Mockito.mock(NodeClient.class);
+        try {
+            stateDir = Files.createTempDirectory("dlsm-api-test");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        controlPlane = new ControlPlane(new FileStateStore(stateDir), nodeClient, clock);
+        ControlPlaneMetrics.bind(metrics.registry(), controlPlane.nodes(), controlPlane.volumes(),
+                controlPlane.migrations());
         BackendInfo info = new BackendInfo("test-version", STARTED_AT);
-        BackendApplication app =
-                new BackendApplication(new BackendBinder(info, clock, metrics.registry(), tokenCheck()));
+        BackendApplication app = new BackendApplication(
+                new BackendBinder(info, clock, metrics.registry(), tokenCheck(), controlPlane));
         extraResources().forEach(app::register);
         return app;
     }
@@ -54,7 +91,11 @@ public abstract class ApiTestSupport extends JerseyTest {
     }
 
     @AfterEach
-    void closeMetrics() {
+    void closeMetrics() throws IOException {
+        controlPlane.close();
         metrics.close();
+        try (var files = Files.walk(stateDir)) {
+            files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        }
     }
 }

@@ -14,6 +14,9 @@ public enum ErrorCode {
     NOT_ACCEPTABLE("not_acceptable"),
     UNSUPPORTED_MEDIA_TYPE("unsupported_media_type"),
     CLIENT_ERROR("client_error"),
+    CONFLICT("conflict"),
+    /** A blockd node failed or could not be reached (HTTP 502). */
+    NODE_FAILED("node_failed"),
     SERVER_ERROR("server_error"),
     INTERNAL_ERROR("internal_error");
 
@@ -36,6 +39,7 @@ public enum ErrorCode {
             case 404 -> NOT_FOUND;
             case 405 -> METHOD_NOT_ALLOWED;
             case 406 -> NOT_ACCEPTABLE;
+            case 409 -> CONFLICT;
             case 415 -> UNSUPPORTED_MEDIA_TYPE;
             default -> status >= 500 ? SERVER_ERROR : CLIENT_ERROR;
         };

@@ -1,0 +1,142 @@
+package io.dlsm.blockd.registration;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Registers this blockd with the REST backend and heartbeats every {@link #HEARTBEAT_INTERVAL}
+ * on a daemon thread. Failures are logged and retried, never fatal: the node keeps serving its
+ * volumes while the backend is away. A heartbeat answered 404 (the backend lost us, e.g. a
+ * fresh state dir) registers again.
+ */
+public final class BackendRegistration implements AutoCloseable {
+    /** The backend declares a node DOWN after three missed heartbeats of this period. */
+    public static final Duration HEARTBEAT_INTERVAL = Duration.ofSeconds(5);
+    private static final Duration CALL_TIMEOUT = Duration.ofSeconds(5);
+    private static final Logger log = LoggerFactory.getLogger(BackendRegistration.class);
+
+    /** What the backend learns about this node. */
+    public record NodeInfo(String name, String apiUrl, String nbdHost, int nbdPort) {
+        public static NodeInfo of(String name, InetSocketAddress api, InetSocketAddress nbd) {
+            return new NodeInfo(name, "http://" + hostPort(api), nbd.getHostString(), nbd.getPort());
+        }
+
+        private static String hostPort(InetSocketAddress a) {
+            String host = a.getHostString();
+            return (host.contains(":") ? "[" + host + "]" : host) + ":" + a.getPort();
+        }
+    }
+
+    private final URI backend;
+    private final NodeInfo node;
+    private final Optional<String> token;
+    private final ObjectMapper json;
+    private final HttpClient http;
+    private final ScheduledExecutorService scheduler;
+    private volatile boolean registered;
+    private volatile String lastFailure;
+
+    public BackendRegistration(URI backend, NodeInfo node, Optional<String> token, ObjectMapper json) {
+        this.backend = backend;
+        this.node = node;
+        this.token = token;
+        this.json = json;
+        // Grizzly (the backend's server) stalls on the HTTP/2 upgrade the JDK client tries by default.
+        this.http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+                .connectTimeout(CALL_TIMEOUT).build();
+        this.scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "backend-heartbeat");
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    /** Registers at once (in the background) and heartbeats from then on. */
+    public void start() {
+        scheduler.scheduleWithFixedDelay(this::beat, 0, HEARTBEAT_INTERVAL.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    /** Whether the last registration succeeded; for tests and logs. */
+    public boolean registered() {
+        return registered;
+    }
+
+    void beat() {
+        try {
+            if (!registered) {
+                register();
+            } else {
+                int status = send("POST", "/v1/nodes/" + node.name() + "/heartbeat", null);
+                if (status == 404) {
+                    log.warn("backend {} does not know node {} any more; registering again", backend, node.name());
+                    registered = false;
+                    register();
+                } else if (status != 204 && status != 200) {
+                    fail("heartbeat answered HTTP " + status);
+                    return;
+                }
+            }
+            if (lastFailure != null) {
+                log.info("backend {} reachable again", backend);
+                lastFailure = null;
+            }
+        } catch (IOException e) {
+            fail(e.toString());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (RuntimeException e) {
+            // A throwing periodic task would never run again.
+            fail(e.toString());
+        }
+    }
+
+    private void register() throws IOException, InterruptedException {
+        int status = send("POST", "/v1/nodes", Map.of("name", node.name(), "apiUrl", node.apiUrl(),
+                "nbdHost", node.nbdHost(), "nbdPort", node.nbdPort()));
+        if (status == 200 || status == 201) {
+            registered = true;
+            log.info("registered with backend {} as node {} (api {}, nbd {}:{})", backend, node.name(),
+                    node.apiUrl(), node.nbdHost(), node.nbdPort());
+        } else {
+            throw new IOException("registration answered HTTP " + status);
+        }
+    }
+
+    private void fail(String why) {
+        // Logged once per distinct failure: a backend down for an hour must not flood the log.
+        if (!why.equals(lastFailure)) {
+            log.warn("backend {}: {} (retrying every {} s)", backend, why, HEARTBEAT_INTERVAL.toSeconds());
+            lastFailure = why;
+        }
+    }
+
+    /** {@code path} starts with '/', resolved relative to the backend URL (which ends with one). */
+    private int send(String method, String path, Object body) throws IOException, InterruptedException {
+        HttpRequest.Builder req = HttpRequest.newBuilder(backend.resolve(path.substring(1))).timeout(CALL_TIMEOUT)
+                .method(method, body == null ? HttpRequest.BodyPublishers.noBody()
+                        : HttpRequest.BodyPublishers.ofByteArray(json.writeValueAsBytes(body)));
+        if (body != null) {
+            req.header("Content-Type", "application/json");
+        }
+        token.ifPresent(t -> req.header("Authorization", "Bearer " + t));
+        return http.send(req.build(), HttpResponse.BodyHandlers.discarding()).statusCode();
+    }
+
+    @Override
+    public void close() {
+        scheduler.shutdownNow();
+    }
+}

@@ -1,0 +1,96 @@
+package io.dlsm.backend.api;
+
+import io.dlsm.backend.api.error.BadRequestException;
+import io.dlsm.backend.migration.Migration;
+import io.dlsm.backend.migration.MigrationService;
+import io.dlsm.backend.volume.ConnectionInfo;
+import io.dlsm.backend.volume.Volume;
+import io.dlsm.backend.volume.VolumeService;
+import jakarta.inject.Inject;
+import jakarta.ws.rs.Consumes;
+import jakarta.ws.rs.DELETE;
+import jakarta.ws.rs.GET;
+import jakarta.ws.rs.POST;
+import jakarta.ws.rs.PUT;
+import jakarta.ws.rs.Path;
+import jakarta.ws.rs.PathParam;
+import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.Response;
+import java.net.URI;
+import java.util.List;
+
+/** Volumes: create on a node, list, show, grow, delete, and how a host attaches one. */
+@Path("/v1/volumes")
+@Produces(MediaType.APPLICATION_JSON)
+@Consumes(MediaType.APPLICATION_JSON)
+public final class VolumeResource {
+
+    /** Body of create. */
+    public record CreateVolume(String name, Long sizeBytes, String node) {
+    }
+
+    /** Body of the size change. */
+    public record Resize(Long sizeBytes) {
+    }
+
+    /** Body of the connection request. */
+    public record ConnectionRequest(String host, String mode) {
+    }
+
+    private final VolumeService volumes;
+    private final MigrationService migrations;
+
+    @Inject
+    public VolumeResource(VolumeService volumes, MigrationService migrations) {
+        this.volumes = volumes;
+        this.migrations = migrations;
+    }
+
+    @POST
+    public Response create(CreateVolume body) {
+        requireBody(body);
+        VolumeService.Created c = volumes.create(body.name(), body.sizeBytes(), body.node());
+        return (c.created() ? Response.created(URI.create("/v1/volumes/" + c.volume().name())) : Response.ok())
+                .entity(c.volume()).build();
+    }
+
+    @GET
+    public List<Volume> list() {
+        return volumes.list();
+    }
+
+    @GET
+    @Path("{name}")
+    public Volume get(@PathParam("name") String name) {
+        return volumes.get(name);
+    }
+
+    @PUT
+    @Path("{name}/size")
+    public Volume resize(@PathParam("name") String name, Resize body) {
+        requireBody(body);
+        return volumes.extend(name, body.sizeBytes());
+    }
+
+    @DELETE
+    @Path("{name}")
+    public Response delete(@PathParam("name") String name) {
+        volumes.delete(name);
+        return Response.noContent().build();
+    }
+
+    @POST
+    @Path("{name}/connection")
+    public ConnectionInfo connection(@PathParam("name") String name, ConnectionRequest body) {
+        requireBody(body);
+        return volumes.connection(name, body.host(), body.mode(),
+                migrations.activeFor(name).map(Migration::targetNode));
+    }
+
+    static void requireBody(Object body) {
+        if (body == null) {
+            throw new BadRequestException("body", "a JSON request body is required");
+        }
+    }
+}

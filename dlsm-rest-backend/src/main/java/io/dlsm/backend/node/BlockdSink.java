@@ -1,0 +1,15 @@
+package io.dlsm.backend.node;
+
+import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
+import java.time.Instant;
+
+/**
+ * The part of blockd's sink view the orchestration needs: its state
+ * (PROXY|ACTIVE|DEGRADED|HYDRATED|COMMITTED|ABORTING|ABORTED) and progress counters.
+ */
+@JsonIgnoreProperties(ignoreUnknown = true)
+public record BlockdSink(String name, String state, long regionsTotal, long regionsPresent, double progress,
+                         long bytesFetchedOnDemand, long bytesCopiedInBackground, long bytesSkippedAsHoles,
+                         long bytesOverwrittenNeverFetched, long wireBytesReceived, double rateBytesPerSecond,
+                         Double etaSeconds, Instant t0, Instant t1, Instant t2, String lastError) {
+}

@@ -1,0 +1,21 @@
+package io.dlsm.backend.node;
+
+import java.time.Instant;
+
+/**
+ * A registered blockd node. {@code apiUrl} and the NBD address change when blockd restarts
+ * on ephemeral ports, so everything else refers to a node by name and resolves the address
+ * at call time.
+ */
+public record Node(String name, String apiUrl, String nbdHost, int nbdPort, NodeState state,
+                   Instant lastHeartbeat, Long capacityBytes, Long freeBytes, Capabilities capabilities) {
+
+    public Node withState(NodeState newState) {
+        return new Node(name, apiUrl, nbdHost, nbdPort, newState, lastHeartbeat, capacityBytes, freeBytes,
+                capabilities);
+    }
+
+    public Node heartbeatAt(Instant when) {
+        return new Node(name, apiUrl, nbdHost, nbdPort, NodeState.UP, when, capacityBytes, freeBytes, capabilities);
+    }
+}

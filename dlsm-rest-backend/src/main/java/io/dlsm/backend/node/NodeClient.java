@@ -1,0 +1,48 @@
+package io.dlsm.backend.node;
+
+import java.util.Optional;
+
+/**
+ * The calls the backend makes to a node's blockd control API. An interface so that the
+ * orchestration can be tested without blockd processes.
+ *
+ * <p>Every method throws {@link NodeCallException} when blockd answers an unexpected status or
+ * cannot be reached. "Not found" is an answer, not a failure, where the callers need to tell
+ * (an {@code Optional}), and deletions of something already gone succeed: retries after a
+ * crash must be harmless.
+ */
+public interface NodeClient {
+
+    /** Creates a volume; blockd's 409 (the name exists) surfaces as {@link NodeCallException}. */
+    BlockdVolume createVolume(Node node, String name, long sizeBytes);
+
+    Optional<BlockdVolume> getVolume(Node node, String name);
+
+    BlockdVolume resizeVolume(Node node, String name, long sizeBytes);
+
+    /** Succeeds if the volume is already gone. */
+    void deleteVolume(Node node, String name);
+
+    /** Opens (or returns the already open) migration export; returns its {@code NAME@token}. */
+    String openMigrationExport(Node node, String volume);
+
+    /** Succeeds if the export or the volume is already gone. */
+    void closeMigrationExport(Node node, String volume);
+
+    BlockdVolume fence(Node node, String volume);
+
+    BlockdVolume unfence(Node node, String volume);
+
+    /** Creates a sink in PROXY that reads from {@code export} at {@code sourceHost:sourcePort}. */
+    BlockdSink createSink(Node node, String name, String sourceHost, int sourcePort, String export,
+                          long bandwidthBytesPerSecond);
+
+    Optional<BlockdSink> getSink(Node node, String name);
+
+    BlockdSink activateSink(Node node, String name);
+
+    BlockdSink setSinkBandwidth(Node node, String name, long bytesPerSecond);
+
+    /** Aborts (after ACTIVE: copies the destination's writes back first); empty if already gone. */
+    Optional<BlockdSink> abortSink(Node node, String name);
+}

@@ -1,0 +1,143 @@
+package io.dlsm.backend.node;
+
+import io.dlsm.backend.api.Names;
+import io.dlsm.backend.api.error.BadRequestException;
+import io.dlsm.backend.api.error.ConflictException;
+import io.dlsm.backend.api.error.NotFoundException;
+import io.dlsm.backend.state.StateStore;
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The nodes the backend knows. blockd registers itself (again after every restart, since its
+ * ports may change) and heartbeats; {@link #markMissedHeartbeats()} runs on a schedule and turns
+ * a node DOWN once it has missed {@value #MISSED_HEARTBEATS} heartbeats.
+ */
+public final class NodeRegistry {
+
+    public static final StateStore.Kind<Node> KIND = new StateStore.Kind<>("nodes", Node.class);
+    /** blockd's heartbeat period; a contract with dlsm-blockd's registration client. */
+    public static final Duration HEARTBEAT_INTERVAL = Duration.ofSeconds(5);
+    static final int MISSED_HEARTBEATS = 3;
+
+    private static final Logger LOG = LoggerFactory.getLogger(NodeRegistry.class);
+
+    private final StateStore store;
+    private final Clock clock;
+    private final Map<String, Node> nodes = new ConcurrentHashMap<>();
+
+    public NodeRegistry(StateStore store, Clock clock) {
+        this.store = store;
+        this.clock = clock;
+        nodes.putAll(store.loadAll(KIND));
+    }
+
+    /** What {@link #register} did: a new node answers 201, a re-registration 200. */
+    public record Registered(Node node, boolean created) {
+    }
+
+    public synchronized Registered register(NodeRegistration r) {
+        if (r == null) {
+            throw new BadRequestException("body", "a JSON request body is required");
+        }
+        String name = Names.requireName("name", r.name());
+        String apiUrl = requireHttpUrl(r.apiUrl());
+        if (r.nbdHost() == null || r.nbdHost().isBlank()) {
+            throw new BadRequestException("nbdHost", "nbdHost is required");
+        }
+        if (r.nbdPort() == null || r.nbdPort() < 1 || r.nbdPort() > 65_535) {
+            throw new BadRequestException("nbdPort", "nbdPort must be 1-65535, got " + r.nbdPort());
+        }
+        Capabilities caps = r.capabilities() == null ? Capabilities.NBD_ONLY : r.capabilities();
+        Node node = new Node(name, stripSlash(apiUrl), r.nbdHost(), r.nbdPort(), NodeState.UP, clock.instant(),
+                r.capacityBytes(), r.freeBytes(), caps);
+        boolean created = !nodes.containsKey(name);
+        store.put(KIND, name, node);
+        nodes.put(name, node);
+        LOG.info("node {} {} (api {}, nbd {}:{})", name, created ? "registered" : "re-registered", node.apiUrl(),
+                node.nbdHost(), node.nbdPort());
+        return new Registered(node, created);
+    }
+
+    /** 404 for an unknown node tells blockd to register again (e.g. after a lost state dir). */
+    public synchronized void heartbeat(String name) {
+        Node node = get(name);
+        Node beat = node.heartbeatAt(clock.instant());
+        store.put(KIND, name, beat);
+        nodes.put(name, beat);
+        if (node.state() == NodeState.DOWN) {
+            LOG.info("node {} is UP again", name);
+        }
+    }
+
+    public List<Node> list() {
+        List<Node> out = new ArrayList<>(nodes.values());
+        out.sort((a, b) -> a.name().compareTo(b.name()));
+        return out;
+    }
+
+    public Node get(String name) {
+        return find(name).orElseThrow(() -> new NotFoundException("node", name));
+    }
+
+    public Optional<Node> find(String name) {
+        return Optional.ofNullable(name == null ? null : nodes.get(name));
+    }
+
+    /**
+     * The node a request names in {@code field}, which must be known (else 400 naming the field)
+     * and UP (else 409: placing work on a node that stopped heartbeating would strand it).
+     */
+    public Node requireUp(String field, String name) {
+        Names.requireName(field, name);
+        Node node = find(name).orElseThrow(() -> new BadRequestException(field,
+                field + ": no node named '" + name + "' is registered"));
+        if (node.state() != NodeState.UP) {
+            throw new ConflictException("node '" + name + "' is DOWN (last heartbeat " + node.lastHeartbeat() + ")",
+                    Map.of("node", name));
+        }
+        return node;
+    }
+
+    /** The scheduled liveness check. */
+    public synchronized void markMissedHeartbeats() {
+        Instant deadline = clock.instant().minus(HEARTBEAT_INTERVAL.multipliedBy(MISSED_HEARTBEATS));
+        for (Node node : List.copyOf(nodes.values())) {
+            if (node.state() == NodeState.UP && node.lastHeartbeat().isBefore(deadline)) {
+                Node down = node.withState(NodeState.DOWN);
+                store.put(KIND, node.name(), down);
+                nodes.put(node.name(), down);
+                LOG.warn("node {} is DOWN: no heartbeat since {}", node.name(), node.lastHeartbeat());
+            }
+        }
+    }
+
+    private static String requireHttpUrl(String url) {
+        if (url == null || url.isBlank()) {
+            throw new BadRequestException("apiUrl", "apiUrl is required");
+        }
+        try {
+            URI uri = new URI(url);
+            if (!("http".equals(uri.getScheme()) || "https".equals(uri.getScheme())) || uri.getHost() == null) {
+                throw new BadRequestException("apiUrl", "apiUrl must be an http(s) URL with a host, got '" + url + "'");
+            }
+        } catch (URISyntaxException e) {
+            throw new BadRequestException("apiUrl", "apiUrl is not a URL: " + e.getMessage());
+        }
+        return url;
+    }
+
+    private static String stripSlash(String url) {
+        return url.endsWith("/") ? url.substring(0, url.length() - 1) : url;
+    }
+}
