@@ -72,4 +72,9 @@ for path in sys.argv[1:]:
         sys.exit('%s: empty YAML' % path)
     print('YAML ok:', path)
 PY
+if [ "${DLSM_REAL_CINDER:-0}" = 1 ]; then
+    # Opt-in: real Cinder services + the Java backend + two blockd (~1 min).
+    echo "== real Cinder services"
+    "$root/tests/openstack/real_cinder_test.sh"
+fi
 echo "== cinder-driver-shim: all checks passed ($ran tests)"
