@@ -14,3 +14,7 @@ mvn -B -ntp verify "$@"
 
 # The kernel path (device-mapper + nbd) in a Debian guest under QEMU TCG: this host has neither.
 "$root/tests/kernel/kernel-path-test.sh"
+
+# Cinder driver shim: stestr under Debian's python3-cinder, shellcheck, YAML; then real
+# cinder-api/scheduler/volume with RabbitMQ against the real backend and two blockd nodes.
+DLSM_REAL_CINDER=${DLSM_REAL_CINDER:-1} "$root/cinder-driver-shim/run-tests.sh"

@@ -1,0 +1,1 @@
+"""DLSM Cinder volume driver: a thin shim over the DLSM REST backend."""
