@@ -27,6 +27,7 @@ public final class FileBlockDevice implements BlockDevice {
     private final FileChannel channel;
     private final SparseFile sparse;
     private volatile long size;
+    private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
 
     private FileBlockDevice(Path path, FileChannel channel, SparseFile sparse, long size) {
         this.path = path;
@@ -164,8 +165,12 @@ public final class FileBlockDevice implements BlockDevice {
         return sparse.dataBytes(size);
     }
 
+    /** Idempotent: a committed sink's file is owned by the sink first and the volume store after. */
     @Override
     public void close() throws IOException {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
         try {
             channel.close();
         } finally {

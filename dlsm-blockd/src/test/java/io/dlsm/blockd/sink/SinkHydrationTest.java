@@ -53,7 +53,7 @@ class SinkHydrationTest {
                     reads++;
                 }
                 nodes.dest.sinks().setBandwidth("vol", 0L);
-                SinkStatus done = nodes.awaitState("vol", SinkState.COMMITTED, Duration.ofSeconds(60));
+                SinkStatus done = nodes.awaitState("vol", SinkState.COMMITTED, Duration.ofSeconds(180));
                 System.out.println("hydration: allocated=" + allocated + " data=" + img.dataBytes() + " reads="
                         + reads + " holeRegionsReadOnDemand=" + holesReadOnDemand.cardinality() + " "
                         + TwoNodes.numbers(done));

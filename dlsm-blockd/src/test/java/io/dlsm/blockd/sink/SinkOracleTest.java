@@ -63,7 +63,7 @@ class SinkOracleTest {
                 pool.shutdownNow();
             }
             nodes.dest.sinks().setBandwidth("vol", 0L);
-            SinkStatus end = nodes.awaitState("vol", SinkState.COMMITTED, Duration.ofSeconds(60));
+            SinkStatus end = nodes.awaitState("vol", SinkState.COMMITTED, Duration.ofSeconds(180));
             System.out.println("oracle: " + TwoNodes.numbers(end));
             assertThat(TwoNodes.accountedBytes(end)).as("seed=%d: each region present exactly once", seed)
                     .isEqualTo(SIZE);

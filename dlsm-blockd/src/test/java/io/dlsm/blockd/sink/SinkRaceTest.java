@@ -99,7 +99,7 @@ class SinkRaceTest {
                 pool.shutdownNow();
             }
             nodes.dest.sinks().setBandwidth("vol", 0L);
-            SinkStatus end = nodes.awaitState("vol", SinkState.COMMITTED, Duration.ofSeconds(60));
+            SinkStatus end = nodes.awaitState("vol", SinkState.COMMITTED, Duration.ofSeconds(180));
             System.out.println("race: rounds=" + rounds + " allocated=" + allocated + " " + TwoNodes.numbers(end));
             try (NbdClient c = nodes.connectDest("vol")) {
                 byte[] all = TwoNodes.readAll(c);

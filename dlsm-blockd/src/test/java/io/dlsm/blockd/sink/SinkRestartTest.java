@@ -56,7 +56,7 @@ class SinkRestartTest {
                 assertThat(TwoNodes.firstDifference(all, model, 0, all.length))
                         .as("seed=%d: first differing byte after the restart, while still hydrating", seed).isEqualTo(-1);
                 nodes.dest.sinks().setBandwidth("vol", 0L);
-                nodes.awaitState("vol", SinkState.COMMITTED, Duration.ofSeconds(60));
+                nodes.awaitState("vol", SinkState.COMMITTED, Duration.ofSeconds(180));
                 all = TwoNodes.readAll(guest);
                 assertThat(TwoNodes.firstDifference(all, model, 0, all.length))
                         .as("seed=%d: first differing byte after commit", seed).isEqualTo(-1);
@@ -91,7 +91,7 @@ class SinkRestartTest {
 
                 nodes.restartSource(sourcePort);
                 nodes.dest.sinks().setBandwidth("vol", 0L);
-                nodes.awaitState("vol", SinkState.COMMITTED, Duration.ofSeconds(60));
+                nodes.awaitState("vol", SinkState.COMMITTED, Duration.ofSeconds(180));
                 byte[] all = TwoNodes.readAll(guest);
                 assertThat(TwoNodes.firstDifference(all, img.bytes(), 0, all.length))
                         .as("seed=%d: first differing byte after recovery and commit", seed).isEqualTo(-1);

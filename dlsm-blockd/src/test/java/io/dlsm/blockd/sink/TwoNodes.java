@@ -142,8 +142,29 @@ final class TwoNodes implements AutoCloseable {
     }
 
     SinkStatus awaitState(String name, SinkState state, Duration timeout) {
-        await("sink " + name + " " + state, timeout, () -> sink(name).state() == state);
+        try {
+            await("sink " + name + " " + state, timeout, () -> sink(name).state() == state);
+        } catch (AssertionError e) {
+            // A stall is only fixable with the sink's status and what its threads were doing.
+            AssertionError detailed = new AssertionError(e.getMessage() + "; status " + sink(name)
+                    + "\n" + sinkThreads(), e);
+            throw detailed;
+        }
         return sink(name);
+    }
+
+    private static String sinkThreads() {
+        StringBuilder b = new StringBuilder();
+        for (var entry : Thread.getAllStackTraces().entrySet()) {
+            String n = entry.getKey().getName();
+            if (n.startsWith("copier") || n.startsWith("sink-task") || n.startsWith("nbd-io")) {
+                b.append(n).append(" ").append(entry.getKey().getState()).append('\n');
+                for (StackTraceElement f : entry.getValue()) {
+                    b.append("    at ").append(f).append('\n');
+                }
+            }
+        }
+        return b.toString();
     }
 
     /** Bounded polling: fails with {@code what} if {@code condition} is not true by the deadline. */
