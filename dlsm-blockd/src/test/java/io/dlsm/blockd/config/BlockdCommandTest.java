@@ -53,6 +53,17 @@ class BlockdCommandTest {
     }
 
     @Test
+    void backendRegistrationFlags() {
+        BlockdConfig c = parse("--backend-url", "http://ctl:7800", "--node-name", "node-a",
+                "--backend-token-file", "/etc/bt");
+        assertThat(c.registration()).contains(new BlockdConfig.Registration(java.net.URI.create("http://ctl:7800/"),
+                "node-a", Optional.of(Path.of("/etc/bt"))));
+        assertThat(parse().registration()).isEmpty();
+        // One without the other is a usage error, not a silently unregistered node.
+        assertThat(BlockdCommand.run(x -> 0, "--backend-url", "http://ctl:7800")).isNotZero();
+    }
+
+    @Test
     void configFileSuppliesDefaultsAndFlagsWin() throws Exception {
         Path file = dir.resolve("blockd.properties");
         Files.writeString(file, "data-dir=/from/file\nnbd-listen=10.0.0.1:10809\nio-threads=12\n");
