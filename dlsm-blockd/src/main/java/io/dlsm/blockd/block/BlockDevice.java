@@ -42,10 +42,11 @@ public interface BlockDevice extends Closeable {
     List<Extent> blockStatus(long offset, long length) throws IOException;
 
     /**
-     * Whether {@link #blockStatus} is cheap and local (no network round trip), so a server may
-     * consult it before a large read to answer a hole without reading or sending zeroes.
+     * True only if the whole range certainly holds no data and reads as zeroes, found out
+     * cheaply and locally; false when it holds data or when finding out would cost a round
+     * trip. A server asks before a large read, to answer a hole without sending zeroes.
      */
-    default boolean cheapBlockStatus() {
+    default boolean isHole(long offset, long length) throws IOException {
         return false;
     }
 }

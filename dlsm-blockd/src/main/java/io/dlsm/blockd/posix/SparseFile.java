@@ -77,6 +77,12 @@ public final class SparseFile implements Closeable {
         return out;
     }
 
+    /** Whether [offset, end) holds no data at all. */
+    public boolean noDataIn(long offset, long end) throws IOException {
+        long data = seek(offset, LibC.SEEK_DATA);
+        return data < 0 || data >= end;
+    }
+
     /** Total length of the data extents of [0, end). */
     public long dataBytes(long end) throws IOException {
         long total = 0;

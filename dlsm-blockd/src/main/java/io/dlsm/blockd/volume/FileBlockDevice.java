@@ -154,10 +154,13 @@ public final class FileBlockDevice implements BlockDevice {
         return sparse.extents(offset, end, MAX_EXTENTS);
     }
 
-    /** Two lseek calls on the local file. */
+    /**
+     * One lseek(SEEK_DATA), which stops at the first data. Not blockStatus: its SEEK_HOLE can
+     * walk the page cache to the end of freshly written data, per call.
+     */
     @Override
-    public boolean cheapBlockStatus() {
-        return true;
+    public boolean isHole(long offset, long length) throws IOException {
+        return sparse.noDataIn(offset, Math.min(size, offset + length));
     }
 
     /** Bytes that hold data (not holes), from the filesystem's allocation map. */

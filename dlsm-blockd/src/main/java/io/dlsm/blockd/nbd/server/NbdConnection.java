@@ -35,7 +35,7 @@ public final class NbdConnection implements Runnable {
     private static final int UNIT = 4096;
     private static final int RECEIVE_BUFFER = 256 * 1024;
     /**
-     * Reads at least this large are checked for holes first (two lseek calls): a migration
+     * Reads at least this large are checked for holes first (one lseek): a migration
      * sink fetching an unallocated region then receives a 20-byte hole chunk instead of zeroes.
      * Small reads skip the check; it would cost more than the zeroes it saves.
      */
@@ -187,8 +187,8 @@ public final class NbdConnection implements Runnable {
             boolean fua = r.hasFlag(NBD_CMD_FLAG_FUA);
             switch (r.type()) {
                 case NBD_CMD_READ -> {
-                    if (session.structuredReplies() && r.length() >= HOLE_CHECK_MIN && dev.cheapBlockStatus()
-                            && entirelyHole(dev, r.offset(), r.length())) {
+                    if (session.structuredReplies() && r.length() >= HOLE_CHECK_MIN
+                            && dev.isHole(r.offset(), r.length())) {
                         out.offsetHole(r.cookie(), r.offset(), r.length());
                         return;
                     }
@@ -235,12 +235,6 @@ public final class NbdConnection implements Runnable {
             buffers.release(readBuffer);
             budget.release(units);
         }
-    }
-
-    /** Whether [offset, offset+length) reads as zeroes without holding data. */
-    private static boolean entirelyHole(BlockDevice dev, long offset, long length) throws IOException {
-        List<Extent> extents = dev.blockStatus(offset, length);
-        return extents.size() == 1 && extents.get(0).zero() && extents.get(0).length() >= length;
     }
 
     private void replyErrorQuietly(ReplyWriter out, Request r, Errno errno, String message) {
