@@ -23,7 +23,7 @@
 #                     earlier and verify it (default 4; 0 = never)
 # Console protocol (lines the host greps for):
 #   READY ...                 the disk holds a full lap, the timed workload starts
-#   PROG up=CS id=ID w=N r=N err=N   once a second: guest uptime in 1/100 s, next ID, records
+#   PROG up=CS id=ID w=N r=N err=N   four times a second: guest uptime in 1/100 s, next ID, records
 #                             written and read back since READY, errors so far
 #   IOERR ... / VERIFY FAIL ...      something went wrong (the host fails the test)
 #   VERIFY ALL OK slots=N | VERIFY ALL FAIL bad=N   the final pass over every slot
@@ -99,16 +99,16 @@ echo "READY up=$now id=$id"
 
 # The timed workload: write records at RATE, read an earlier one back every CHECK records.
 written=0 readback=0
-start=$now k=0 next_prog=$((now + 100))
+start=$now k=0 next_prog=$((now + 25))
 while [ ! -e /tmp/cmd ]; do
     now_cs
     if [ "$now" -ge "$next_prog" ]; then
         echo "PROG up=$now id=$id w=$written r=$readback err=$errors"
-        next_prog=$((next_prog + 100))
-        [ "$now" -lt "$next_prog" ] || next_prog=$((now + 100))
+        next_prog=$((next_prog + 25))
+        [ "$now" -lt "$next_prog" ] || next_prog=$((now + 25))
     fi
     if [ "$RATE" = 0 ]; then
-        usleep 50000
+        usleep 20000
         continue
     fi
     if [ "$RATE" != max ]; then

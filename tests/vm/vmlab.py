@@ -5,7 +5,8 @@
   vmlab.py image PATH SIZE_MIB SLOTS POOL    a disk holding records 0..SLOTS-1 (rest: hole)
   vmlab.py verify-image PATH SLOTS LAST POOL check every record + that the rest reads zero
   vmlab.py qmp SOCK CMD [JSON-ARGS]          one QMP command, prints its return as JSON
-  vmlab.py migrate SOCK URI TIMEOUT          migrate, poll query-migrate; prints JSON
+  vmlab.py migrate SOCK URI TIMEOUT [JOB]    migrate, poll query-migrate; prints JSON (with
+                                             JOB: cancel that mirror at pre-switchover)
   vmlab.py mirror SOCK DEVICE TARGET MODE LIMIT   drive-mirror, wait until ready (or LIMIT s)
   vmlab.py cancel SOCK JOB TIMEOUT           block-job-cancel and wait until the job is gone
   vmlab.py send SOCK LINE                    write LINE to a chardev socket (the guest console)
@@ -139,12 +140,30 @@ def cmd_qmp(sock, name, args=None):
     print(json.dumps(r))
 
 
-def cmd_migrate(sock, uri, timeout):
+def cancel_job(q, job, timeout):
+    """block-job-cancel without force: a ready mirror first writes what is still dirty."""
+    t0 = time.time()
+    q.call("block-job-cancel", {"device": job})
+    while time.time() < t0 + float(timeout):
+        if not [j for j in q.call("query-block-jobs") if j["device"] == job]:
+            return time.time() - t0
+        time.sleep(0.02)
+    raise RuntimeError("block job %s still there after %s s" % (job, timeout))
+
+
+def cmd_migrate(sock, uri, timeout, mirror_job=None):
+    """Migrates; with MIRROR_JOB, does what libvirt does for --copy-storage-all: the
+    pause-before-switchover capability, and at "pre-switchover" (guest paused) the mirror is
+    cancelled (it completes its final sync) before migrate-continue."""
     q = Qmp(sock)
+    if mirror_job:
+        q.call("migrate-set-capabilities", {"capabilities": [
+            {"capability": "pause-before-switchover", "state": True}]})
     t0 = time.time()
     q.call("migrate", {"uri": uri})
     deadline = t0 + float(timeout)
     last = {}
+    cancel_s = None
     while time.time() < deadline:
         last = q.call("query-migrate")
         st = last.get("status")
@@ -153,7 +172,10 @@ def cmd_migrate(sock, uri, timeout):
         if st in ("failed", "cancelled"):
             print(json.dumps({"status": st, "error": last.get("error-desc", "")}))
             return 1
-        time.sleep(0.05)
+        if st == "pre-switchover" and cancel_s is None:
+            cancel_s = cancel_job(q, mirror_job, 120)
+            q.call("migrate-continue", {"state": "pre-switchover"})
+        time.sleep(0.02)
     else:
         q.call("migrate_cancel")
         print(json.dumps({"status": "timeout", "last": last}))
@@ -162,7 +184,7 @@ def cmd_migrate(sock, uri, timeout):
     print(json.dumps({"status": "completed", "wall_s": time.time() - t0,
                       "total_ms": last.get("total-time"), "downtime_ms": last.get("downtime"),
                       "setup_ms": last.get("setup-time"), "ram_transferred": ram.get("transferred"),
-                      "ram_total": ram.get("total")}))
+                      "ram_total": ram.get("total"), "mirror_cancel_s": cancel_s}))
     return 0
 
 
@@ -191,15 +213,7 @@ def cmd_mirror(sock, device, target, mode, limit):
 
 
 def cmd_cancel(sock, job, timeout):
-    q = Qmp(sock)
-    t0 = time.time()
-    q.call("block-job-cancel", {"device": job, "force": True})
-    while time.time() < t0 + float(timeout):
-        if not [j for j in q.call("query-block-jobs") if j["device"] == job]:
-            print(json.dumps({"cancel_s": time.time() - t0}))
-            return 0
-        time.sleep(0.05)
-    return 1
+    print(json.dumps({"cancel_s": cancel_job(Qmp(sock), job, timeout)}))
 
 
 def cmd_send(sock, line):
@@ -247,13 +261,15 @@ def cmd_last_prog(path):
 
 
 def cmd_prog_rate(t0, t1, *paths):
-    """MB/s written between guest uptimes t0 and t1 (1/100 s), from the PROG lines."""
+    """MB/s written from the PROG line at guest uptime T0 (1/100 s) to the first one after T1
+    (T1 = the last line seen when the window ended, so the window covers it whole)."""
     p = sorted((x for path in paths for x in progs(path)), key=lambda x: x["up"])
-    inside = [x for x in p if float(t0) <= x["up"] <= float(t1)]
-    if len(inside) < 2:
+    starts = [x for x in p if x["up"] <= float(t0)] or p[:1]
+    ends = [x for x in p if x["up"] > float(t1)]
+    if not starts or not ends:
         print("null")
         return
-    a, b = inside[0], inside[-1]
+    a, b = starts[-1], ends[0]
     print("%.3f" % ((b["w"] - a["w"]) * REC / 1e6 / ((b["up"] - a["up"]) / 100.0)))
 
 
