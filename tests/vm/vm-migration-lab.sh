@@ -341,7 +341,8 @@ else
     if [ "$METHOD" = dlsm ]; then
         api inB "$B_API" POST "/v1/sinks/$vol/abort" '{}' >/dev/null || true
     else
-        $py "$lab" cancel "$work/qmp1.sock" mirror0 60 >/dev/null || fail "block-job-cancel did not finish"
+        # force: abandon the copy at once (the source stays authoritative)
+        $py "$lab" cancel "$work/qmp1.sock" mirror0 60 force >/dev/null || fail "block-job-cancel did not finish"
     fi
     t_end=$(now)
     res total_s "null"

@@ -8,7 +8,7 @@
   vmlab.py migrate SOCK URI TIMEOUT [JOB]    migrate, poll query-migrate; prints JSON (with
                                              JOB: cancel that mirror at pre-switchover)
   vmlab.py mirror SOCK DEVICE TARGET MODE LIMIT   drive-mirror, wait until ready (or LIMIT s)
-  vmlab.py cancel SOCK JOB TIMEOUT           block-job-cancel and wait until the job is gone
+  vmlab.py cancel SOCK JOB TIMEOUT [force]   block-job-cancel and wait until the job is gone
   vmlab.py send SOCK LINE                    write LINE to a chardev socket (the guest console)
   vmlab.py wait-console FILE REGEX TIMEOUT   wait for a console line; prints it
   vmlab.py last-prog FILE                    the last "PROG" line as JSON {up, id, w, r, err}
@@ -140,10 +140,10 @@ def cmd_qmp(sock, name, args=None):
     print(json.dumps(r))
 
 
-def cancel_job(q, job, timeout):
-    """block-job-cancel without force: a ready mirror first writes what is still dirty."""
+def cancel_job(q, job, timeout, force=False):
+    """block-job-cancel; without force a ready mirror first writes what is still dirty."""
     t0 = time.time()
-    q.call("block-job-cancel", {"device": job})
+    q.call("block-job-cancel", {"device": job, "force": bool(force)})
     while time.time() < t0 + float(timeout):
         if not [j for j in q.call("query-block-jobs") if j["device"] == job]:
             return time.time() - t0
@@ -212,8 +212,8 @@ def cmd_mirror(sock, device, target, mode, limit):
     return 2
 
 
-def cmd_cancel(sock, job, timeout):
-    print(json.dumps({"cancel_s": cancel_job(Qmp(sock), job, timeout)}))
+def cmd_cancel(sock, job, timeout, force=""):
+    print(json.dumps({"cancel_s": cancel_job(Qmp(sock), job, timeout, force == "force")}))
 
 
 def cmd_send(sock, line):
