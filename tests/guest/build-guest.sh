@@ -21,13 +21,23 @@
 #   --kernel-pkg PKG   GUEST_KERNEL_PKG Debian package (default: what linux-image-amd64 depends
 #                                       on, e.g. linux-image-6.1.0-56-amd64)
 #   --modules "M..."   GUEST_MODULES    modules to load (default: "virtio_pci virtio_blk");
-#                                       their dependencies are added and ordered automatically
+#                                       their dependencies are added and ordered automatically;
+#                                       "NAME:P=V,P2=V2" passes parameters (e.g. nbd:nbds_max=4)
 #   --binaries "B..."  GUEST_BINARIES   host binaries to include (name on PATH or a path), with
 #                                       the libraries ldd lists; installed as /bin/NAME
+#   --packages "P..."  GUEST_PACKAGES   Debian packages to install on the host first when
+#                                       missing (e.g. "dmsetup nbd-client" for those binaries)
 #   --files "S:D ..."  GUEST_FILES      extra host files: S copied to D inside the guest
 #   --init FILE        GUEST_INIT       the init script to embed as /etc/guest-init
 #   --name NAME        GUEST_NAME       name of the initramfs (default: derived from a hash)
 #   --print-env                         print only the KEY=VALUE lines (default prints both)
+#
+# Example (a guest for device-mapper + nbd tests):
+#   eval "$(tests/guest/build-guest.sh --packages 'dmsetup nbd-client' \
+#       --modules 'virtio_pci virtio_blk virtio_net nbd:nbds_max=4 dm-mod' --binaries 'dmsetup nbd-client' \
+#       --init my-init.sh)"
+#   qemu-system-x86_64 -accel tcg -m 256 -kernel "$GUEST_KERNEL" -initrd "$GUEST_INITRD" \
+#       -append "console=ttyS0 panic=-1 quiet" -serial stdio -nodefaults -display none ...
 #
 # Output (last lines on stdout, to `eval`):
 #   GUEST_KERNEL=/…/vmlinux-<ver>      boot with: qemu-system-x86_64 -kernel "$GUEST_KERNEL"
@@ -50,6 +60,7 @@ modules=${GUEST_MODULES:-virtio_pci virtio_blk}
 binaries=${GUEST_BINARIES:-}
 files=${GUEST_FILES:-}
 init_script=${GUEST_INIT:-}
+packages=${GUEST_PACKAGES:-}
 name=${GUEST_NAME:-}
 print_env_only=0
 
@@ -59,6 +70,7 @@ while [ $# -gt 0 ]; do
         --kernel-pkg) kernel_pkg=$2; shift 2 ;;
         --modules) modules=$2; shift 2 ;;
         --binaries) binaries=$2; shift 2 ;;
+        --packages) packages=$2; shift 2 ;;
         --files) files=$2; shift 2 ;;
         --init) init_script=$2; shift 2 ;;
         --name) name=$2; shift 2 ;;
@@ -86,6 +98,7 @@ dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 command -v cpio >/dev/null || need+=(cpio)
 { command -v modprobe || [ -x /sbin/modprobe ]; } >/dev/null && [ -x /sbin/depmod ] || need+=(kmod)
 command -v apt-get >/dev/null || die "needs a Debian/Ubuntu host (apt-get)"
+for p in $packages; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
 [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 busybox=/bin/busybox
 PATH=$PATH:/sbin:/usr/sbin
@@ -179,23 +192,30 @@ for b in $binaries; do
     bin_paths+=("$(readlink -f "$p")")
 done
 # Modules in load order, without duplicates.
+# An entry "NAME:P1=V1,P2=V2" loads NAME with those parameters (e.g. "nbd:nbds_max=4").
 mod_paths=()
-for m in $modules; do
+declare -A mod_params=()
+for spec in $modules; do
+    m=${spec%%:*}
     lines=$(modprobe -d "$kdir/root" -S "$kver" --show-depends "$m" 2>&1) ||
         die "module $m: $lines"
+    path=''
     while read -r kind path _; do
         [ "$kind" = insmod ] || continue   # "builtin NAME" needs nothing
         dup=0
         for q in "${mod_paths[@]}"; do [ "$q" = "$path" ] && dup=1; done
         [ $dup -eq 1 ] || mod_paths+=("$path")
     done <<<"$lines"
+    # The last line is the module itself.
+    last=$(grep '^insmod ' <<<"$lines" | tail -1 | cut -d' ' -f2)
+    if [ "$spec" != "$m" ] && [ -n "$last" ]; then mod_params[$last]=${spec#*:}; fi
 done
 
 key=$( {
     echo "script $(sha256sum <"$0")"
     echo "kernel $kernel_pkg $kver"
     echo "busybox $(sha256sum <"$busybox")"
-    for p in "${mod_paths[@]}"; do echo "mod $p"; done
+    for p in "${mod_paths[@]}"; do echo "mod $p ${mod_params[$p]:-}"; done
     for p in "${bin_paths[@]}"; do echo "bin $p $(sha256sum <"$p")"; done
     for f in $files; do echo "file $f $(sha256sum <"${f%%:*}")"; done
     [ -z "$init_script" ] || echo "init $(sha256sum <"$init_script")"
@@ -226,7 +246,7 @@ else
             *) die "unknown module format $p" ;;
         esac
         b=$(basename "$p"); b=${b%.xz}; b=${b%.zst}; b=${b%.gz}
-        echo "$b" >>"$stage/etc/modules.load"
+        echo "$b ${mod_params[$p]:-}" | tr ',' ' ' >>"$stage/etc/modules.load"
     done
     # Host binaries and their libraries (same paths as on the host, so the loader finds them).
     for p in "${bin_paths[@]}"; do
@@ -252,8 +272,9 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null || mdev -s
 mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
-while read -r m; do
-    insmod "/lib/modules/$m" 2>/dev/null || echo "init: insmod $m failed" >/dev/console
+while read -r m params; do
+    # shellcheck disable=SC2086 # parameters are separate words
+    insmod "/lib/modules/$m" $params 2>/dev/null || echo "init: insmod $m failed" >/dev/console
 done </etc/modules.load
 if [ -f /etc/guest-init ]; then
     /bin/sh /etc/guest-init

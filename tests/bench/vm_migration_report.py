@@ -1,0 +1,90 @@
+#!/usr/bin/python3
+"""Table (Markdown) and plot (PNG) of tests/bench/vm-migration-bench.sh's results.
+
+    vm_migration_report.py RESULTS.jsonl TABLE.md PLOT.png
+"""
+import json
+import sys
+
+MIB = 1 << 20
+NAMES = {"dlsm": "DLSM", "mirror-background": "mirror (background)",
+         "mirror-write-blocking": "mirror (write-blocking)"}
+
+
+def fmt(v, spec="%.1f", none="—"):
+    return none if v is None else spec % v
+
+
+def main(src, table_path, plot_path):
+    rows = [json.loads(line) for line in open(src) if line.strip()]
+    order = list(NAMES)
+    rows.sort(key=lambda r: (int(r["rate_target"]) if str(r["rate_target"]).isdigit() else 999,
+                             order.index(r["method"])))
+    link = rows[0]["link_mbit"] if rows else "?"
+    out = []
+    out.append("| guest write target MB/s | method | guest MB/s before | guest MB/s during migration "
+               "| VM on destination after s | downtime ms | total migration s | storage on the wire MiB "
+               "(x data) | memory on the wire MiB | converged | data verified |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        data = r["data_mib"] * MIB
+        wire = r.get("storage_wire_bytes")
+        conv = r.get("converged")
+        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            "idle" if str(r["rate_target"]) == "0" else r["rate_target"],
+            NAMES.get(r["method"], r["method"]),
+            fmt(r.get("guest_mbps_before")), fmt(r.get("guest_mbps_during")),
+            fmt(r.get("vm_on_destination_s")) if conv else "never",
+            fmt(r.get("downtime_ms"), "%d") if conv else "—",
+            fmt(r.get("total_s")) if conv else "> limit",
+            "—" if wire is None else "%.0f (%.2fx)" % (wire / MIB, wire / data),
+            fmt((r.get("ram_transferred") or 0) / MIB, "%.0f") if conv else "—",
+            "yes" if conv else "**no**",
+            "yes" if r.get("ok") else "**NO**"))
+    text = "\n".join(out) + "\n"
+    open(table_path, "w").write(text)
+    print(text)
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    styles = {"dlsm": ("o-", "tab:green"), "mirror-background": ("s-", "tab:red"),
+              "mirror-write-blocking": ("^-", "tab:blue")}
+    for method in order:
+        rs = [r for r in rows if r["method"] == method]
+        if not rs:
+            continue
+        style, color = styles[method]
+        # x: the write rate the guest actually reached before the migration (0 when idle)
+        xs = [r.get("guest_mbps_before") or 0.0 if str(r["rate_target"]) != "0" else 0.0 for r in rs]
+        ts = [r["total_s"] if r.get("converged") else None for r in rs]
+        vs = [r["vm_on_destination_s"] if r.get("converged") else None for r in rs]
+        ws = [(r.get("storage_wire_bytes") or 0) / MIB for r in rs]
+        ax1.plot([x for x, t in zip(xs, ts) if t is not None], [t for t in ts if t is not None],
+                 style, color=color, label=NAMES[method] + ": total")
+        if method == "dlsm":
+            ax1.plot([x for x, v in zip(xs, vs) if v is not None], [v for v in vs if v is not None],
+                     "o--", color=color, alpha=0.6, label="DLSM: VM on destination")
+        for x, r in zip(xs, rs):
+            if not r.get("converged"):
+                ax1.plot([x], [r.get("migration_window_s") or 0], "x", color=color, markersize=12,
+                         mew=3)
+        ax2.plot(xs, ws, style, color=color, label=NAMES[method])
+    ax1.set_xlabel("guest write rate reached before migration (MB/s)")
+    ax1.set_ylabel("seconds")
+    ax1.set_title("migration time (x = did not converge, at the limit)")
+    ax1.grid(alpha=0.3)
+    ax1.legend(fontsize=8)
+    ax2.set_xlabel("guest write rate reached before migration (MB/s)")
+    ax2.set_ylabel("MiB")
+    ax2.set_title("storage bytes on the wire (data: %d MiB)" % (rows[0]["data_mib"] if rows else 0))
+    ax2.grid(alpha=0.3)
+    ax2.legend(fontsize=8)
+    fig.suptitle("VM live migration with its disk, QEMU TCG guest, %s Mbit/s link" % link)
+    fig.tight_layout()
+    fig.savefig(plot_path, dpi=110)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])

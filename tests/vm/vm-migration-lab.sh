@@ -1,0 +1,420 @@
+#!/usr/bin/env bash
+# One live migration of a real VM (QEMU, unmodified) with its disk, DLSM or QEMU drive-mirror.
+#
+#   METHOD=dlsm|mirror-background|mirror-write-blocking tests/vm/vm-migration-lab.sh
+#
+# The guest (tests/guest/build-guest.sh + tests/vm/guest-workload.sh) writes self-describing
+# 1 MiB records to its raw disk with O_DIRECT at RATE MB/s, reads earlier ones back and checks
+# them, and prints a progress line every second on its serial console.
+#
+# METHOD=dlsm: two blockd nodes A and B; the volume lives on A; guest 1 boots with
+#   `-drive file=nbd://A/VOLUME`. Migration: migration export on A, PROXY sink on B (nothing is
+#   copied), guest 2 starts with the disk at nbd://B/VOLUME and `-incoming`, QMP `migrate` on
+#   guest 1 until `completed`, guest 1 quits (its NBD connection closes, A fences itself), B's
+#   sink is activated and hydrates in the background until COMMITTED. No QEMU block job.
+# METHOD=mirror-*: what libvirt's --copy-storage-all does: guest 1 on a local raw file, the
+#   destination disk is served by `nbdkit --filter=stats file` (which counts the bytes that
+#   arrive), guest 2 starts `-incoming` on that export, QMP drive-mirror (sync full, mode
+#   existing, copy-mode background|write-blocking) until ready (or MIRROR_LIMIT s: then the
+#   migration is abandoned and reported as not converged), then migrate the way libvirt does:
+#   capability pause-before-switchover; at "pre-switchover" (guest paused) block-job-cancel,
+#   which completes the mirror's final sync, then migrate-continue. (Cancelling only after
+#   "completed" crashes QEMU 7.2 when the mirror still has writes in flight: an assertion on
+#   the inactivated target.)
+# Then the guest verifies every record (VERIFY ALL OK), prints its last record ID and powers
+# off; the host checks the destination disk byte for byte against the records, and greps the
+# consoles for I/O errors. Exit status 0 only when everything holds.
+#
+# Environment:
+#   METHOD         dlsm (default), mirror-background, mirror-write-blocking
+#   DISK_MIB       disk size (default 128); SLOTS records of 1 MiB (default DISK_MIB / 2), the
+#                  rest stays a hole; the disk starts with one full lap of records (host-made)
+#   RATE           guest write rate in MB/s: 0 = idle, max = unthrottled (default 10)
+#   CHECK          read back an earlier record every CHECK writes (default 4, 0 = never)
+#   LINK_MBIT      0 (default): everything on 127.0.0.1. N > 0: node A and node B are two network
+#                  namespaces joined by a veth pair shaped to N Mbit/s each way (tbf); memory and
+#                  storage traffic share it, as between two hosts
+#   BASELINE_S     seconds of workload measured before the migration starts (default 5)
+#   POST_S         seconds the guest keeps running on the destination at the end (default 3)
+#   MIRROR_LIMIT   seconds the mirror may take to become ready (default 120)
+#   MIGRATE_LIMIT  seconds QMP migrate may take before it is cancelled and reported as not
+#                  converged (default 300)
+#   COMMIT_LIMIT   seconds DLSM hydration may take (default 300)
+#   ACCEL          auto (default: KVM if a guest really boots with it, else TCG), kvm, tcg
+#   MEM_MIB        guest memory (default 256)
+#   RESULT_FILE    also write the result JSON there
+#   KEEP_WORK=1    keep the work directory (consoles, logs) for inspection
+# Output: progress on stderr-like lines, then `RESULT {json}` and `vm-migration-lab: PASS|FAIL`.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+py=/usr/bin/python3
+lab=$here/vmlab.py
+
+METHOD=${METHOD:-dlsm}
+DISK_MIB=${DISK_MIB:-128}
+SLOTS=${SLOTS:-$((DISK_MIB / 2))}
+RATE=${RATE:-10}
+CHECK=${CHECK:-4}
+LINK_MBIT=${LINK_MBIT:-0}
+BASELINE_S=${BASELINE_S:-5}
+POST_S=${POST_S:-3}
+MIRROR_LIMIT=${MIRROR_LIMIT:-120}
+MIGRATE_LIMIT=${MIGRATE_LIMIT:-300}
+COMMIT_LIMIT=${COMMIT_LIMIT:-300}
+ACCEL=${ACCEL:-auto}
+MEM_MIB=${MEM_MIB:-256}
+case $METHOD in dlsm|mirror-background|mirror-write-blocking) ;; *)
+    echo "METHOD must be dlsm, mirror-background or mirror-write-blocking" >&2; exit 2 ;; esac
+
+say() { echo "[$(date +%T)] $*"; }
+fail() { echo "vm-migration-lab: FAIL: $*" >&2; exit 1; }
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+
+# ------------------------------------------------------------------ tools and the guest
+missing=()
+command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
+command -v nbdkit >/dev/null || missing+=(nbdkit)
+command -v nbdcopy >/dev/null || missing+=(libnbd-bin)
+command -v curl >/dev/null || missing+=(curl)
+command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
+if [ "$LINK_MBIT" != 0 ]; then command -v tc >/dev/null || missing+=(iproute2); fi
+if [ ${#missing[@]} -gt 0 ]; then
+    say "installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null ||
+        { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null; }
+fi
+jar=$root/dlsm-blockd/target/dlsm-blockd.jar
+if [ "$METHOD" = dlsm ] && [ ! -f "$jar" ]; then
+    say "building blockd"
+    (cd "$root" && mvn -B -q -pl dlsm-blockd -am package -DskipTests) >&2
+fi
+
+cache=${GUEST_CACHE:-$root/build/guest}
+mkdir -p "$cache"
+pool=$cache/dlsm-pool
+[ -s "$pool" ] || $py "$lab" pool "$pool"
+eval "$(GUEST_CACHE=$cache "$root/tests/guest/build-guest.sh" --init "$here/guest-workload.sh" \
+        --files "$pool:/etc/dlsm-pool" --print-env)"
+kernel=$GUEST_KERNEL initrd=$GUEST_INITRD
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/dlsm-vmlab.XXXXXX")
+pids=()
+nsA='' nsB=''
+# shellcheck disable=SC2317 # invoked by the trap
+cleanup() {
+    local p
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do
+        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$p" 2>/dev/null || true
+    done
+    [ -z "$nsA" ] || ip netns del "$nsA" 2>/dev/null || true
+    [ -z "$nsB" ] || ip netns del "$nsB" 2>/dev/null || true
+    if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work dir kept: $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Runs a command in node A's / node B's network namespace (or right here on loopback).
+inA() { if [ -n "$nsA" ]; then ip netns exec "$nsA" "$@"; else "$@"; fi; }
+inB() { if [ -n "$nsB" ]; then ip netns exec "$nsB" "$@"; else "$@"; fi; }
+# Starts a command in the background in a namespace; its PID (the command's own: `ip netns
+# exec` execs it) goes to $pids and $last_pid.
+start_in() { # NS-VAR-NAME OUT ERR COMMAND...
+    local ns=${!1} out=$2 err=$3; shift 3
+    if [ -n "$ns" ]; then ip netns exec "$ns" "$@" >"$out" 2>"$err" &
+    else "$@" >"$out" 2>"$err" & fi
+    last_pid=$!
+    pids+=("$last_pid")
+}
+free_port() { # NS-FUNCTION HOST
+    "$1" "$py" -c 'import socket,sys; s=socket.socket(); s.bind((sys.argv[1],0)); print(s.getsockname()[1])' "$2"
+}
+
+results=$work/results.txt
+: >"$results"
+res() { echo "$1 $2" >>"$results"; }
+
+# ------------------------------------------------------------------ accelerator
+if [ "$ACCEL" = auto ]; then
+    ACCEL=tcg
+    kvm_cache=$cache/kvm-usable.$(qemu-system-x86_64 --version | head -1 | tr -dc '0-9.').$GUEST_KVER
+    if [ -w /dev/kvm ]; then
+        if [ ! -f "$kvm_cache" ]; then
+            # A guest must reach user space under KVM; here a nested hypervisor can expose
+            # /dev/kvm and still fail ordinary kernels.
+            probe_init=$work/probe-init.sh
+            echo 'echo KVM-PROBE-OK' >"$probe_init"
+            eval "$(GUEST_CACHE=$cache "$root/tests/guest/build-guest.sh" --init "$probe_init" --name kvm-probe --print-env)"
+            if timeout 30 qemu-system-x86_64 -accel kvm -M pc -m 128 -nodefaults -no-user-config \
+                   -display none -no-reboot -no-shutdown -kernel "$GUEST_KERNEL" -initrd "$GUEST_INITRD" \
+                   -append "console=ttyS0 panic=-1 quiet" -serial stdio 2>&1 | grep -q KVM-PROBE-OK; then
+                echo kvm >"$kvm_cache"
+            else
+                echo tcg >"$kvm_cache"
+            fi
+        fi
+        ACCEL=$(cat "$kvm_cache")
+    fi
+fi
+say "accelerator: $ACCEL; method $METHOD; disk $DISK_MIB MiB, $SLOTS MiB of records; rate $RATE MB/s; link ${LINK_MBIT:-0} Mbit/s (0 = loopback)"
+res method "$METHOD"; res accel "$ACCEL"; res rate_target "$RATE"; res disk_mib "$DISK_MIB"
+res data_mib "$SLOTS"; res link_mbit "$LINK_MBIT"
+
+# ------------------------------------------------------------------ network
+if [ "$LINK_MBIT" != 0 ]; then
+    nsA=dlsmvm-a-$$ nsB=dlsmvm-b-$$
+    ip netns add "$nsA"; ip netns add "$nsB"
+    ip link add va netns "$nsA" type veth peer name vb netns "$nsB"
+    HA=198.18.0.1 HB=198.18.0.2
+    inA ip addr add $HA/30 dev va; inB ip addr add $HB/30 dev vb
+    for f in inA inB; do "$f" ip link set lo up; done
+    inA ip link set va up; inB ip link set vb up
+    inA tc qdisc replace dev va root tbf rate "${LINK_MBIT}mbit" burst 256kb latency 50ms
+    inB tc qdisc replace dev vb root tbf rate "${LINK_MBIT}mbit" burst 256kb latency 50ms
+else
+    HA=127.0.0.1 HB=127.0.0.1
+fi
+
+# ------------------------------------------------------------------ disks
+$py "$lab" image "$work/base.img" "$DISK_MIB" "$SLOTS" "$pool"
+vol=vmdisk
+api() { # inA|inB API METHOD PATH [JSON]
+    "$1" curl -sS -f --max-time 30 -X "$3" -H 'Content-Type: application/json' ${5:+-d "$5"} "http://$2$4"
+}
+jget() { # EXPR over the JSON on stdin as d; strings print raw, the rest as JSON (null...)
+    $py -c 'import json,sys; d=json.load(sys.stdin); v=eval(sys.argv[1], {}, {"d": d}); print(v if isinstance(v, str) else json.dumps(v))' "$1"
+}
+start_node() { # NAME inA|inB HOST
+    local name=$1 i
+    mkdir -p "$work/$name"
+    # shellcheck disable=SC2086 # JAVA_OPTS holds several options
+    start_in "ns${name^}" "$work/$name.out" "$work/$name.log" \
+        java ${JAVA_OPTS:-} -jar "$jar" --data-dir "$work/$name" --nbd-listen "$3:0" --api-listen "$3:0"
+    for i in $(seq 300); do
+        grep -q '^READY' "$work/$name.out" 2>/dev/null && return 0
+        kill -0 "$last_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$work/$name.log" >&2
+    fail "blockd $name did not start (i=$i)"
+}
+field() { sed -n "s/.*$2=\([^ ]*\).*/\1/p" "$work/$1.out"; }
+
+if [ "$METHOD" = dlsm ]; then
+    start_node a inA "$HA"; start_node b inB "$HB"
+    A_API=$(field a api) A_NBD=$(field a nbd) B_API=$(field b api) B_NBD=$(field b nbd)
+    say "node A: nbd $A_NBD api $A_API; node B: nbd $B_NBD api $B_API"
+    api inA "$A_API" POST /v1/volumes "{\"name\":\"$vol\",\"sizeBytes\":$((DISK_MIB << 20))}" >/dev/null
+    inA nbdcopy "$work/base.img" "nbd://$A_NBD/$vol"
+    src_disk=nbd://$A_NBD/$vol
+    dst_disk=nbd://$B_NBD/$vol
+else
+    cp --sparse=always "$work/base.img" "$work/src.img"
+    truncate -s "${DISK_MIB}M" "$work/dst.img"
+    nbd_port=$(free_port inB "$HB")
+    start_in nsB "$work/nbdkit.out" "$work/nbdkit.log" nbdkit -f --filter=stats file "$work/dst.img" \
+        statsfile="$work/nbdkit-stats.txt" -i "$HB" -p "$nbd_port"
+    nbdkit_pid=$last_pid
+    for _ in $(seq 100); do inB nbdinfo --can connect "nbd://$HB:$nbd_port" 2>/dev/null && break; sleep 0.1; done
+    src_disk=$work/src.img
+    dst_disk=nbd://$HB:$nbd_port
+fi
+rm -f "$work/base.img"
+
+# ------------------------------------------------------------------ guests
+append="console=ttyS0 panic=-1 quiet dlsm.slots=$SLOTS dlsm.rate=$RATE dlsm.prefilled=1 dlsm.check=$CHECK"
+qemu_common=(-accel "$ACCEL" -M pc -cpu qemu64 -m "$MEM_MIB" -smp 1 -nodefaults -no-user-config
+             -display none -no-reboot -no-shutdown -kernel "$kernel" -initrd "$initrd" -append "$append")
+start_guest() { # N NS-VAR DISK [EXTRA...]
+    local n=$1 ns=$2 disk=$3; shift 3
+    start_in "$ns" "$work/qemu$n.out" "$work/qemu$n.log" qemu-system-x86_64 "${qemu_common[@]}" \
+        -chardev "socket,id=con,path=$work/con$n.sock,server=on,wait=off,logfile=$work/con$n.log" \
+        -serial chardev:con -qmp "unix:$work/qmp$n.sock,server=on,wait=off" \
+        -drive "file=$disk,format=raw,if=virtio,cache=none,id=disk0" "$@"
+    for _ in $(seq 100); do [ -S "$work/qmp$n.sock" ] && return 0; sleep 0.1; done
+    cat "$work/qemu$n.log" >&2
+    fail "QEMU $n did not start"
+}
+qmp() { $py "$lab" qmp "$@"; }
+wait_pid() { # PID TIMEOUT
+    local i
+    for i in $(seq $(($2 * 10))); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+    return 1
+}
+
+t_boot=$(now)
+start_guest 1 nsA "$src_disk"
+qemu1=$last_pid
+$py "$lab" wait-console "$work/con1.log" '^READY|IOERR' 180 >/dev/null || fail "guest 1 did not become ready"
+grep -q '^READY' "$work/con1.log" || fail "guest 1: $(grep IOERR "$work/con1.log")"
+say "guest 1 runs the workload ($(secs "$t_boot" "$(now)") s after start)"
+sleep "$BASELINE_S"
+
+# ------------------------------------------------------------------ the migration
+mig_port=$(free_port inB "$HB")
+u0=$($py "$lab" last-prog "$work/con1.log" | jget 'd.get("up", 0)')
+t_start=$(now)
+if [ "$METHOD" = dlsm ]; then
+    mexp=$(api inA "$A_API" POST "/v1/volumes/$vol/migration-export" | jget 'd["migrationExport"]')
+    api inB "$B_API" POST /v1/sinks "{\"name\":\"$vol\",\"source\":{\"host\":\"$HA\",\"port\":${A_NBD##*:},\"export\":\"$mexp\"}}" >/dev/null
+    say "prepared: migration export $mexp on A, sink on B is $(api inB "$B_API" GET "/v1/sinks/$vol" | jget 'd["state"]')"
+fi
+start_guest 2 nsB "$dst_disk" -incoming "tcp:$HB:$mig_port"
+qemu2=$last_pid
+# QMP answers before the incoming port listens; connecting to it would start a migration.
+for _ in $(seq 300); do
+    inB ss -Hltn "sport = :$mig_port" | grep -q . && break
+    kill -0 "$qemu2" 2>/dev/null || { cat "$work/qemu2.log" >&2; fail "QEMU 2 exited"; }
+    sleep 0.1
+done
+converged=true
+if [ "$METHOD" != dlsm ]; then
+    mode=${METHOD#mirror-}
+    say "drive-mirror ($mode) to $dst_disk"
+    if mirror=$($py "$lab" mirror "$work/qmp1.sock" disk0 "$dst_disk" "$mode" "$MIRROR_LIMIT"); then
+        res mirror_ready_s "$(echo "$mirror" | jget 'd["ready_s"]')"
+    else
+        converged=false
+        say "mirror not ready within $MIRROR_LIMIT s: $mirror"
+    fi
+fi
+if [ "$converged" = true ]; then
+    job=''; [ "$METHOD" = dlsm ] || job=mirror0
+    if ! mig=$($py "$lab" migrate "$work/qmp1.sock" "tcp:$HB:$mig_port" "$MIGRATE_LIMIT" $job); then
+        case $mig in *'"timeout"'*) ;; *) fail "migration: $mig" ;; esac
+        # Never completed (the guest dirties memory and disk faster than the link drains):
+        # migrate_cancel was sent, the guest stays on the source.
+        converged=false
+        say "migration did not complete within $MIGRATE_LIMIT s"
+    fi
+fi
+if [ "$converged" = true ]; then
+    t_running=$(now)
+    say "memory migration: $mig"
+    for k in total_ms downtime_ms ram_transferred mirror_cancel_s; do res "$k" "$(echo "$mig" | jget "d['$k']")"; done
+    res vm_on_destination_s "$(secs "$t_start" "$t_running")"
+    if [ "$METHOD" = dlsm ]; then
+        qmp "$work/qmp1.sock" quit >/dev/null || true
+        wait_pid "$qemu1" 30 || fail "QEMU 1 did not quit"
+        t_quit=$(now)
+        fenced=false
+        for _ in $(seq 300); do
+            fenced=$(api inA "$A_API" GET "/v1/volumes/$vol" | jget 'd["fenced"]')
+            [ "$fenced" = true ] && break
+            sleep 0.02
+        done
+        [ "$fenced" = true ] || fail "node A did not fence itself after guest 1 quit"
+        api inB "$B_API" POST "/v1/sinks/$vol/activate" '{}' >/dev/null
+        t_active=$(now)
+        say "QEMU 1 gone $(secs "$t_running" "$t_quit") s after the VM resumed on B; A fenced itself, sink on B active $(secs "$t_quit" "$t_active") s later"
+        state=''
+        for _ in $(seq $((COMMIT_LIMIT * 5))); do
+            state=$(api inB "$B_API" GET "/v1/sinks/$vol" | jget 'd["state"]')
+            case $state in COMMITTED|ABORTED|DEGRADED|FAILED) break ;; esac
+            sleep 0.2
+        done
+        [ "$state" = COMMITTED ] || fail "sink ended $state (limit $COMMIT_LIMIT s)"
+        t_end=$(now)
+        sink=$(api inB "$B_API" GET "/v1/sinks/$vol")
+        echo "$sink" >"$work/sink.json"
+        say "COMMITTED $(secs "$t_start" "$t_end") s after the start"
+        res storage_wire_bytes "$(echo "$sink" | jget 'd["wireBytesReceived"] + d["bytesProxiedRead"] + d["bytesProxiedWritten"]')"
+        for k in wireBytesReceived bytesProxiedRead bytesProxiedWritten bytesFetchedOnDemand \
+                 bytesCopiedInBackground bytesOverwrittenNeverFetched bytesSkippedAsHoles; do
+            res "dlsm_$k" "$(echo "$sink" | jget "d['$k']")"
+        done
+        res hydration_s "$(secs "$t_active" "$t_end")"
+    else
+        # The mirror was cancelled (after its final sync) while the guest was paused.
+        t_end=$t_running
+        qmp "$work/qmp1.sock" quit >/dev/null || true
+        wait_pid "$qemu1" 30 || fail "QEMU 1 did not quit"
+    fi
+    res total_s "$(secs "$t_start" "$t_end")"
+    run_con=$work/con2.log run_qmp=$work/qmp2.sock run_con_sock=$work/con2.sock run_pid=$qemu2
+else
+    # Not converged: give up the migration like an operator would; the VM stays on the source.
+    if [ "$METHOD" = dlsm ]; then
+        api inB "$B_API" POST "/v1/sinks/$vol/abort" '{}' >/dev/null || true
+    else
+        # force: abandon the copy at once (the source stays authoritative)
+        $py "$lab" cancel "$work/qmp1.sock" mirror0 60 force >/dev/null || fail "block-job-cancel did not finish"
+    fi
+    t_end=$(now)
+    res total_s "null"
+    res vm_on_destination_s "null"
+    kill "$qemu2" 2>/dev/null || true
+    res mirror_cancel_s null
+    run_con=$work/con1.log run_qmp=$work/qmp1.sock run_con_sock=$work/con1.sock run_pid=$qemu1
+fi
+u1=$($py "$lab" last-prog "$run_con" | jget 'd.get("up", 0)')
+res converged "$converged"
+res migration_window_s "$(secs "$t_start" "$t_end")"
+# No progress line on the destination yet when the migration ended: the window ends with
+# the first line the guest printed there.
+[ "$u1" != 0 ] || u1=$($py "$lab" last-prog "$work/con1.log" | jget 'd.get("up", 0)')
+
+# ------------------------------------------------------------------ the end: verify
+sleep "$POST_S"
+res guest_mbps_before "$($py "$lab" prog-rate $((u0 - BASELINE_S * 100)) $((u0 - 1)) "$work/con1.log")"
+res guest_mbps_during "$($py "$lab" prog-rate "$u0" "$u1" "$work/con1.log" "$run_con")"
+grep -q '^PROG' "$run_con" || fail "no progress on the running guest's console"
+say "guest runs: $(grep '^PROG' "$run_con" | tail -1)"
+$py "$lab" send "$run_con_sock" STOP
+$py "$lab" wait-console "$run_con" '^FINAL' 600 >/dev/null || fail "guest did not finish its verify pass"
+# -no-shutdown: QEMU stays after the guest powers off, so its block statistics can be read.
+for _ in $(seq 300); do
+    [ "$(qmp "$run_qmp" query-status | jget 'd["status"]')" = shutdown ] && break
+    sleep 0.1
+done
+guest_wr_dst=$(qmp "$run_qmp" query-blockstats | jget '[b["stats"]["wr_bytes"] for b in d if b.get("qdev", "").find("virtio") >= 0 or b.get("device") == "disk0"][0]')
+qmp "$run_qmp" quit >/dev/null || true
+wait_pid "$run_pid" 60 || fail "QEMU did not quit"
+final=$(grep '^FINAL' "$run_con")
+last=$(echo "$final" | sed -n 's/.*last=\([0-9]*\).*/\1/p')
+say "guest: $(grep '^VERIFY ALL' "$run_con") / $final"
+if [ "$METHOD" = dlsm ]; then
+    inB nbdcopy "nbd://$B_NBD/$vol" "$work/got.img"
+    check_img=$work/got.img
+else
+    kill "$nbdkit_pid"; wait_pid "$nbdkit_pid" 30 || true
+    stats=$($py "$lab" nbdkit-stats "$work/nbdkit-stats.txt")
+    say "nbdkit on the destination saw: $stats"
+    # The guest's own writes after it moved also reach nbdkit: they are not migration traffic.
+    if [ "$converged" = true ]; then dst_guest=$guest_wr_dst; else dst_guest=0; fi
+    res storage_wire_bytes "$(echo "$stats" | jget "d.get('write_bytes', 0) - $dst_guest")"
+    res guest_written_on_destination "$dst_guest"
+    res mirror_zero_bytes "$(echo "$stats" | jget 'd.get("zero_bytes", 0)')"
+    if [ "$converged" = true ]; then check_img=$work/dst.img; else check_img=$work/src.img; fi
+fi
+host_verify=$($py "$lab" verify-image "$check_img" "$SLOTS" "$last" "$pool") || true
+say "$host_verify"
+res records_last "$last"
+
+status=0
+problems=$(cat "$work"/con*.log | grep -E 'I/O error|IOERR|VERIFY FAIL|Buffer I/O|blk_update_request|Call Trace|Kernel panic' || true)
+[ -z "$problems" ] || { echo "$problems" | head -20 >&2; status=1; }
+grep -q '^VERIFY ALL OK' "$run_con" || { echo "guest verify pass failed" >&2; status=1; }
+case $host_verify in *"host verify: OK"*) ;; *) echo "host verify failed" >&2; status=1 ;; esac
+res ok "$([ $status = 0 ] && echo true || echo false)"
+
+result=$($py - "$results" <<'PY'
+import json, sys
+out = {}
+for line in open(sys.argv[1]):
+    k, _, v = line.rstrip("\n").partition(" ")
+    try:
+        out[k] = json.loads(v)
+    except ValueError:
+        out[k] = v
+print(json.dumps(out))
+PY
+)
+echo "RESULT $result"
+[ -z "${RESULT_FILE:-}" ] || echo "$result" >"$RESULT_FILE"
+if [ $status = 0 ]; then echo "vm-migration-lab: PASS"; else echo "vm-migration-lab: FAIL"; fi
+exit $status

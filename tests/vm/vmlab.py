@@ -1,0 +1,300 @@
+#!/usr/bin/python3
+"""Helpers for the VM migration lab (stdlib only; run with /usr/bin/python3).
+
+  vmlab.py pool PATH                         the 2 MiB seeded pool the guest's records use
+  vmlab.py image PATH SIZE_MIB SLOTS POOL    a disk holding records 0..SLOTS-1 (rest: hole)
+  vmlab.py verify-image PATH SLOTS LAST POOL check every record + that the rest reads zero
+  vmlab.py qmp SOCK CMD [JSON-ARGS]          one QMP command, prints its return as JSON
+  vmlab.py migrate SOCK URI TIMEOUT [JOB]    migrate, poll query-migrate; prints JSON (with
+                                             JOB: cancel that mirror at pre-switchover)
+  vmlab.py mirror SOCK DEVICE TARGET MODE LIMIT   drive-mirror, wait until ready (or LIMIT s)
+  vmlab.py cancel SOCK JOB TIMEOUT [force]   block-job-cancel and wait until the job is gone
+  vmlab.py send SOCK LINE                    write LINE to a chardev socket (the guest console)
+  vmlab.py wait-console FILE REGEX TIMEOUT   wait for a console line; prints it
+  vmlab.py last-prog FILE                    the last "PROG" line as JSON {up, id, w, r, err}
+  vmlab.py prog-rate FILE T0 T1              records/s between guest uptimes T0..T1 (1/100 s)
+  vmlab.py nbdkit-stats FILE                 bytes written/zeroed/read from a stats file
+
+Record format: see guest-workload.sh (header line padded to 512 bytes + a slice of the pool).
+"""
+import hashlib
+import json
+import os
+import re
+import socket
+import sys
+import time
+
+REC = 1 << 20
+MULT = 1000003
+POOL_SIZE = 2 << 20
+
+
+def make_pool():
+    out = bytearray()
+    i = 0
+    while len(out) < POOL_SIZE:
+        out += hashlib.sha256(b"dlsm-vm-pool %d" % i).digest()
+        i += 1
+    return bytes(out[:POOL_SIZE])
+
+
+def record(rid, slot, pool):
+    hdr = ("DLSM record %d slot %d offset %d" % (rid, slot, slot * REC)).ljust(511).encode() + b"\n"
+    off = (rid * 7919) % 256 * 4096
+    return hdr + pool[off:off + REC - 512]
+
+
+def slot_of(rid, slots):
+    return (rid * MULT) % slots
+
+
+def expected_ids(slots, last):
+    """Slot -> the last record ID written there, for records 0..last."""
+    ids = {}
+    for rid in range(max(0, last - 2 * slots), last + 1):
+        ids[slot_of(rid, slots)] = rid
+    if len(ids) != slots:
+        for rid in range(0, last + 1):
+            ids[slot_of(rid, slots)] = rid
+    return ids
+
+
+def cmd_pool(path):
+    with open(path + ".tmp", "wb") as f:
+        f.write(make_pool())
+    os.replace(path + ".tmp", path)
+
+
+def cmd_image(path, size_mib, slots, pool_path):
+    pool = open(pool_path, "rb").read()
+    slots = int(slots)
+    with open(path, "wb") as f:
+        f.truncate(int(size_mib) << 20)
+        for rid in range(slots):
+            s = slot_of(rid, slots)
+            f.seek(s * REC)
+            f.write(record(rid, s, pool))
+
+
+def cmd_verify_image(path, slots, last, pool_path):
+    pool = open(pool_path, "rb").read()
+    slots, last = int(slots), int(last)
+    ids = expected_ids(slots, last)
+    bad = []
+    with open(path, "rb") as f:
+        for s in range(slots):
+            f.seek(s * REC)
+            got = f.read(REC)
+            if got != record(ids[s], s, pool):
+                bad.append((s, ids[s], got[:60].decode("ascii", "replace").strip()))
+        tail_nonzero = 0
+        while True:
+            b = f.read(1 << 20)
+            if not b:
+                break
+            if b.count(0) != len(b):
+                tail_nonzero += 1
+    for s, rid, head in bad[:5]:
+        print("  slot %d: want record %d, got %r" % (s, rid, head))
+    ok = not bad and tail_nonzero == 0
+    print("host verify: %s: %d slots, %d bad, last record %d, %d non-zero MiB past the records" % (
+        "OK" if ok else "FAIL", slots, len(bad), last, tail_nonzero))
+    return 0 if ok else 1
+
+
+class Qmp:
+    def __init__(self, path, timeout=30):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+        self.buf = b""
+        self._read()  # greeting
+        self.call("qmp_capabilities")
+
+    def _read(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("QMP connection closed")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def call(self, name, args=None):
+        msg = {"execute": name}
+        if args:
+            msg["arguments"] = args
+        self.sock.sendall(json.dumps(msg).encode() + b"\n")
+        while True:
+            r = self._read()
+            if "return" in r:
+                return r["return"]
+            if "error" in r:
+                raise RuntimeError("%s: %s" % (name, r["error"]))
+            # events are skipped
+
+
+def cmd_qmp(sock, name, args=None):
+    r = Qmp(sock).call(name, json.loads(args) if args else None)
+    print(json.dumps(r))
+
+
+def cancel_job(q, job, timeout, force=False):
+    """block-job-cancel; without force a ready mirror first writes what is still dirty."""
+    t0 = time.time()
+    q.call("block-job-cancel", {"device": job, "force": bool(force)})
+    while time.time() < t0 + float(timeout):
+        if not [j for j in q.call("query-block-jobs") if j["device"] == job]:
+            return time.time() - t0
+        time.sleep(0.02)
+    raise RuntimeError("block job %s still there after %s s" % (job, timeout))
+
+
+def cmd_migrate(sock, uri, timeout, mirror_job=None):
+    """Migrates; with MIRROR_JOB, does what libvirt does for --copy-storage-all: the
+    pause-before-switchover capability, and at "pre-switchover" (guest paused) the mirror is
+    cancelled (it completes its final sync) before migrate-continue."""
+    q = Qmp(sock)
+    if mirror_job:
+        q.call("migrate-set-capabilities", {"capabilities": [
+            {"capability": "pause-before-switchover", "state": True}]})
+    t0 = time.time()
+    q.call("migrate", {"uri": uri})
+    deadline = t0 + float(timeout)
+    last = {}
+    cancel_s = None
+    while time.time() < deadline:
+        last = q.call("query-migrate")
+        st = last.get("status")
+        if st == "completed":
+            break
+        if st in ("failed", "cancelled"):
+            print(json.dumps({"status": st, "error": last.get("error-desc", "")}))
+            return 1
+        if st == "pre-switchover" and cancel_s is None:
+            cancel_s = cancel_job(q, mirror_job, 120)
+            q.call("migrate-continue", {"state": "pre-switchover"})
+        time.sleep(0.02)
+    else:
+        q.call("migrate_cancel")
+        print(json.dumps({"status": "timeout", "last": last}))
+        return 1
+    ram = last.get("ram", {})
+    print(json.dumps({"status": "completed", "wall_s": time.time() - t0,
+                      "total_ms": last.get("total-time"), "downtime_ms": last.get("downtime"),
+                      "setup_ms": last.get("setup-time"), "ram_transferred": ram.get("transferred"),
+                      "ram_total": ram.get("total"), "mirror_cancel_s": cancel_s}))
+    return 0
+
+
+def cmd_mirror(sock, device, target, mode, limit):
+    q = Qmp(sock)
+    t0 = time.time()
+    q.call("drive-mirror", {"device": device, "job-id": "mirror0", "target": target,
+                            "format": "raw", "mode": "existing", "sync": "full",
+                            "copy-mode": mode})
+    deadline = t0 + float(limit)
+    job = {}
+    while time.time() < deadline:
+        jobs = [j for j in q.call("query-block-jobs") if j["device"] == "mirror0"]
+        if not jobs:
+            print(json.dumps({"ready": False, "error": "job vanished"}))
+            return 1
+        job = jobs[0]
+        if job.get("ready"):
+            print(json.dumps({"ready": True, "ready_s": time.time() - t0,
+                              "offset": job["offset"], "len": job["len"]}))
+            return 0
+        time.sleep(0.1)
+    print(json.dumps({"ready": False, "ready_s": time.time() - t0, "offset": job.get("offset"),
+                      "len": job.get("len")}))
+    return 2
+
+
+def cmd_cancel(sock, job, timeout, force=""):
+    print(json.dumps({"cancel_s": cancel_job(Qmp(sock), job, timeout, force == "force")}))
+
+
+def cmd_send(sock, line):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(sock)
+    s.sendall(line.encode() + b"\n")
+    time.sleep(0.3)
+    s.close()
+
+
+def cmd_wait_console(path, regex, timeout):
+    rx = re.compile(regex)
+    deadline = time.time() + float(timeout)
+    while time.time() < deadline:
+        try:
+            with open(path, "r", errors="replace") as f:
+                for line in f:
+                    if rx.search(line):
+                        print(line.strip())
+                        return 0
+        except FileNotFoundError:
+            pass
+        time.sleep(0.2)
+    print("timeout after %s s waiting for /%s/ in %s" % (timeout, regex, path), file=sys.stderr)
+    return 1
+
+
+PROG = re.compile(r"^PROG up=(\d+) id=(\d+) w=(\d+) r=(\d+) err=(\d+)")
+
+
+def progs(path):
+    out = []
+    with open(path, "r", errors="replace") as f:
+        for line in f:
+            m = PROG.match(line.strip())
+            if m:
+                out.append(dict(zip(("up", "id", "w", "r", "err"), map(int, m.groups()))))
+    return out
+
+
+def cmd_last_prog(path):
+    p = progs(path)
+    print(json.dumps(p[-1] if p else {}))
+
+
+def cmd_prog_rate(t0, t1, *paths):
+    """MB/s written from the PROG line at guest uptime T0 (1/100 s) to the first one after T1
+    (T1 = the last line seen when the window ended, so the window covers it whole)."""
+    p = sorted((x for path in paths for x in progs(path)), key=lambda x: x["up"])
+    starts = [x for x in p if x["up"] <= float(t0)] or p[:1]
+    ends = [x for x in p if x["up"] > float(t1)]
+    if not starts or not ends:
+        print("null")
+        return
+    a, b = starts[-1], ends[0]
+    print("%.3f" % ((b["w"] - a["w"]) * REC / 1e6 / ((b["up"] - a["up"]) / 100.0)))
+
+
+def cmd_nbdkit_stats(path):
+    out = {}
+    text = open(path).read()
+    mult = {"bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
+    for op in ("read", "write", "zero", "trim", "flush"):
+        m = re.search(r"^%s: (\d+) ops, [^\n]*?([\d.]+) (bytes|KiB|MiB|GiB|TiB)" % op, text, re.M)
+        if m:
+            out[op + "_ops"] = int(m.group(1))
+            out[op + "_bytes"] = int(float(m.group(2)) * mult[m.group(3)])
+    print(json.dumps(out))
+
+
+def main(argv):
+    cmds = {"pool": cmd_pool, "image": cmd_image, "verify-image": cmd_verify_image,
+            "qmp": cmd_qmp, "migrate": cmd_migrate, "mirror": cmd_mirror, "cancel": cmd_cancel,
+            "send": cmd_send, "wait-console": cmd_wait_console, "last-prog": cmd_last_prog,
+            "prog-rate": cmd_prog_rate, "nbdkit-stats": cmd_nbdkit_stats}
+    if len(argv) < 2 or argv[1] not in cmds:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return cmds[argv[1]](*argv[2:]) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
