@@ -12,6 +12,10 @@ ensure_nbd_peers
 cd "$root"
 mvn -B -ntp verify "$@"
 
+# A real QEMU guest (TCG) live-migrated between two QEMU processes with its disk on DLSM:
+# prepare, memory migration, fence, activate, hydration, commit; the guest verifies its records.
+"$root/tests/vm/vm-migration-short.sh"
+
 # The kernel path (device-mapper + nbd) in a Debian guest under QEMU TCG: this host has neither.
 "$root/tests/kernel/kernel-path-test.sh"
 
