@@ -233,6 +233,7 @@ public final class KernelDevices {
     }
 
     private KernelPathRecord planForSink(String volume, SinkView s) {
+        // Loop devices picked for this record, not yet in any live record.
         Set<String> taken = new HashSet<>();
         String nbdDevice = freeNbd(volume);
         return switch (mode) {
@@ -249,6 +250,9 @@ public final class KernelDevices {
                 String metaLoop = freeLoop(volume, taken);
                 Path localFile = kernelDir.resolve(volume + ".clone.img");
                 Path metaFile = kernelDir.resolve(volume + ".clone.meta");
+                log.warn("kernel device for {}: dm-clone keeps its copy in {}; writes made through the device "
+                        + "after activation do not reach the sink's file, which becomes the volume at commit "
+                        + "(docs/kernel-path.md, 'Not done yet')", volume, localFile);
                 long regions = (s.sizeBytes() + s.regionSize() - 1) / s.regionSize();
                 createCloneFiles(volume, localFile, s.sizeBytes(), metaFile, META_BASE_BYTES + regions / 2);
                 yield DmClonePath.plan(volume, s.sizeBytes(), nbdDevice, s.source(),
