@@ -8,7 +8,9 @@ import io.dlsm.blockd.config.HostPort;
 import io.dlsm.blockd.dm.CapabilityProbe;
 import io.dlsm.blockd.dm.CommandRunner;
 import io.dlsm.blockd.dm.Dmsetup;
+import io.dlsm.blockd.dm.KernelDevices;
 import io.dlsm.blockd.dm.KernelPathMode;
+import io.dlsm.blockd.dm.NodeInventory;
 import io.dlsm.blockd.dm.KernelPathSetting;
 import io.dlsm.blockd.dm.KernelPathStore;
 import io.dlsm.blockd.dm.KernelPaths;
@@ -76,6 +78,11 @@ public final class Blockd implements Closeable {
     private NbdServer nbd;
     private HttpServer http;
     private KernelPaths kernelPaths;
+    private KernelDevices kernelDevices;
+    /** Its own thread: a dm suspend may wait for in-flight I/O, bitmap commits must not wait for it. */
+    private ScheduledExecutorService kernelPoll;
+    /** How often dm-clone's progress and missed sink transitions are looked at. */
+    private static final long KERNEL_POLL_MS = 2000;
     private InetSocketAddress nbdAddress;
     private InetSocketAddress apiAddress;
     private BackendRegistration registration;
@@ -110,7 +117,8 @@ public final class Blockd implements Closeable {
         NodeKernel kernel = startKernelPath();
         HostPort api = config.apiListen();
         http = GrizzlyHttpServerFactory.createHttpServer(URI.create("http://" + api + "/"),
-                new BlockdApplication(volumes, sinks, registry, mapper, token, kernel), false);
+                new BlockdApplication(volumes, sinks, registry, mapper, token, kernel,
+                        Optional.ofNullable(kernelDevices)), false);
         http.start();
         int apiPort = http.getListeners().iterator().next().getPort();
         apiAddress = new InetSocketAddress(api.host(), apiPort);
@@ -131,7 +139,9 @@ public final class Blockd implements Closeable {
             backendToken = Optional.of(t);
         }
         registration = new BackendRegistration(r.backendUrl(),
-                BackendRegistration.NodeInfo.of(r.nodeName(), apiAddress, nbdAddress), backendToken, mapper);
+                BackendRegistration.NodeInfo.of(r.nodeName(), apiAddress, nbdAddress).withCapabilities(
+                        BackendRegistration.Capabilities.of(kernelDevices == null ? KernelPathMode.USER_SPACE_ONLY
+                                : kernelDevices.mode())), backendToken, mapper);
         registration.start();
     }
 
@@ -160,11 +170,28 @@ public final class Blockd implements Closeable {
                 report.capabilities());
         if (report.mode() != KernelPathMode.USER_SPACE_ONLY) {
             CommandRunner runner = new ProcessCommandRunner();
+            Losetup losetup = new Losetup(runner, Path.of("/sys"));
             kernelPaths = new KernelPaths(new Dmsetup(runner, Dmsetup.udevRunning()), new NbdClientDevices(runner),
-                    new Losetup(runner, Path.of("/sys")), new KernelPathStore(stateDir, mapper));
-            kernelPaths.recoverAll();
+                    losetup, new KernelPathStore(stateDir, mapper));
+            kernelDevices = new KernelDevices(kernelPaths, kernelPaths.recoverAll(), report.mode(),
+                    new NodeInventory(volumes, sinks, () -> probe.probe().freeNbdDevices(), () -> {
+                        try {
+                            return losetup.freeDevices();
+                        } catch (IOException e) {
+                            throw new java.io.UncheckedIOException("cannot list loop devices in /sys/block", e);
+                        }
+                    }), kernelNbdHost(), nbdAddress.getPort(), stateDir);
+            sinks.addStateListener((name, state) -> kernelDevices.reconcile(name));
+            kernelPoll = Executors.newSingleThreadScheduledExecutor(daemonThreads("kernel-path-poll"));
+            kernelPoll.scheduleWithFixedDelay(kernelDevices::reconcileAll, KERNEL_POLL_MS, KERNEL_POLL_MS,
+                    TimeUnit.MILLISECONDS);
         }
         return kernel;
+    }
+
+    /** The kernel runs on this node: a wildcard listener is reached on loopback. */
+    private String kernelNbdHost() {
+        return nbdAddress.getAddress().isAnyLocalAddress() ? "127.0.0.1" : nbdAddress.getAddress().getHostAddress();
     }
 
     /** This node's kernel devices; empty unless the kernel path is on and available. */
@@ -259,6 +286,9 @@ public final class Blockd implements Closeable {
         }
         if (scheduler != null) {
             scheduler.shutdownNow();
+        }
+        if (kernelPoll != null) {
+            kernelPoll.shutdownNow();
         }
         if (sinks != null) {
             sinks.close();

@@ -2,6 +2,7 @@ package io.dlsm.blockd.api;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.dlsm.blockd.dm.CapabilityProbe;
+import io.dlsm.blockd.dm.KernelDevices;
 import io.dlsm.blockd.dm.KernelPathSetting;
 import io.dlsm.blockd.dm.NodeKernel;
 import io.dlsm.blockd.sink.SinkManager;
@@ -26,18 +27,26 @@ public final class BlockdApplication extends ResourceConfig {
 
     public BlockdApplication(VolumeStore volumes, SinkManager sinks, PrometheusMeterRegistry registry,
                              ObjectMapper mapper, Optional<String> token, NodeKernel kernel) {
+        this(volumes, sinks, registry, mapper, token, kernel, Optional.empty());
+    }
+
+    /** @param devices this node's kernel devices; empty when the kernel path is off */
+    public BlockdApplication(VolumeStore volumes, SinkManager sinks, PrometheusMeterRegistry registry,
+                             ObjectMapper mapper, Optional<String> token, NodeKernel kernel,
+                             Optional<KernelDevices> devices) {
         property(ServerProperties.WADL_FEATURE_DISABLE, true);
         // Jackson's own mappers answer bad JSON in plain text; ours answer in JSON with the field.
         register(JacksonFeature.withoutExceptionMappers());
         register(new Json(mapper));
         register(new VolumeExceptionMapper());
         register(new SinkExceptionMapper());
+        register(new KernelDeviceExceptionMapper());
         register(new JsonExceptionMapper());
         register(new WebExceptionMapper());
         token.ifPresent(t -> register(new BearerTokenFilter(t)));
         registerResources(boundTo(new VolumeResource(volumes)), boundTo(new SinkResource(sinks)),
                 boundTo(new MetricsResource(registry, new SinkMetrics(registry), sinks)),
-                boundTo(new NodeResource(kernel)));
+                boundTo(new NodeResource(kernel)), boundTo(new DeviceResource(devices)));
     }
 
     /**

@@ -72,7 +72,10 @@ public abstract class KernelPath {
             store.save(rec);
         }
         dm.remove(rec.dmName());
-        nbd.disconnect(rec.nbdDevice());
+        if (rec.nbdDevice() != null) {
+            // A local volume's device (LocalVolumePath) never had an nbd hop.
+            nbd.disconnect(rec.nbdDevice());
+        }
         detachLoop(rec.local());
         detachLoop(rec.metadata());
         rec = rec.reached();

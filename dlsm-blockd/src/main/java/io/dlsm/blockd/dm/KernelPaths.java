@@ -23,6 +23,10 @@ public final class KernelPaths {
     }
 
     public KernelPath open(KernelPathRecord rec) {
+        if (rec.nbdSource() == null) {
+            // A volume that already lives here: no nbd hop, linear over its file from the start.
+            return new LocalVolumePath(rec, dm, nbd, loops, store);
+        }
         return switch (rec.mode()) {
             case LINEAR_OVER_NBD -> new LinearOverNbdPath(rec, dm, nbd, loops, store);
             case DM_CLONE -> new DmClonePath(rec, dm, nbd, loops, store);

@@ -2,10 +2,13 @@ package io.dlsm.blockd.dm;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 
 /** {@link LoopDevices} through {@code losetup}, read back through sysfs. */
@@ -28,6 +31,29 @@ public final class Losetup implements LoopDevices {
     @Override
     public void detach(String device) throws IOException {
         runner.run(CommandRunner.Command.of(TIMEOUT, "losetup", "-d", device).tolerant());
+    }
+
+    /**
+     * Loop devices the kernel has (/sys/block/loopN) with nothing attached, by number. Callers
+     * still exclude the ones their own records name: a device is picked before it is attached.
+     */
+    public List<String> freeDevices() throws IOException {
+        List<Integer> free = new ArrayList<>();
+        Path block = sysRoot.resolve("block");
+        if (!Files.isDirectory(block)) {
+            return List.of();
+        }
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(block, "loop*")) {
+            for (Path d : ds) {
+                String n = d.getFileName().toString().substring(4);
+                if (n.chars().allMatch(Character::isDigit) && !n.isEmpty()
+                        && backingFile("/dev/loop" + n).isEmpty()) {
+                    free.add(Integer.parseInt(n));
+                }
+            }
+        }
+        free.sort(null);
+        return free.stream().map(i -> "/dev/loop" + i).toList();
     }
 
     @Override

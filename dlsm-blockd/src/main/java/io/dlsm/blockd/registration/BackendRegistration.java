@@ -28,10 +28,36 @@ public final class BackendRegistration implements AutoCloseable {
     private static final Duration CALL_TIMEOUT = Duration.ofSeconds(5);
     private static final Logger log = LoggerFactory.getLogger(BackendRegistration.class);
 
+    /**
+     * How this node can present volumes, as the backend's contract names it. {@code nbd} is
+     * the user-space NBD export (always); {@code deviceMapper}/{@code dmClone} say which kernel
+     * mode is in force, not merely what the kernel could do: the backend asks this node for
+     * /dev/mapper devices only when blockd will actually create them.
+     */
+    public record Capabilities(boolean deviceMapper, boolean dmClone, boolean nbd) {
+        public static final Capabilities USER_SPACE_ONLY = new Capabilities(false, false, true);
+
+        public static Capabilities of(io.dlsm.blockd.dm.KernelPathMode mode) {
+            return switch (mode) {
+                case USER_SPACE_ONLY -> USER_SPACE_ONLY;
+                case LINEAR_OVER_NBD -> new Capabilities(true, false, true);
+                case DM_CLONE -> new Capabilities(true, true, true);
+            };
+        }
+    }
+
     /** What the backend learns about this node. */
-    public record NodeInfo(String name, String apiUrl, String nbdHost, int nbdPort) {
+    public record NodeInfo(String name, String apiUrl, String nbdHost, int nbdPort, Capabilities capabilities) {
+        public NodeInfo(String name, String apiUrl, String nbdHost, int nbdPort) {
+            this(name, apiUrl, nbdHost, nbdPort, Capabilities.USER_SPACE_ONLY);
+        }
+
         public static NodeInfo of(String name, InetSocketAddress api, InetSocketAddress nbd) {
             return new NodeInfo(name, "http://" + hostPort(api), nbd.getHostString(), nbd.getPort());
+        }
+
+        public NodeInfo withCapabilities(Capabilities c) {
+            return new NodeInfo(name, apiUrl, nbdHost, nbdPort, c);
         }
 
         private static String hostPort(InetSocketAddress a) {
@@ -105,7 +131,7 @@ public final class BackendRegistration implements AutoCloseable {
 
     private void register() throws IOException, InterruptedException {
         int status = send("POST", "/v1/nodes", Map.of("name", node.name(), "apiUrl", node.apiUrl(),
-                "nbdHost", node.nbdHost(), "nbdPort", node.nbdPort()));
+                "nbdHost", node.nbdHost(), "nbdPort", node.nbdPort(), "capabilities", node.capabilities()));
         if (status == 200 || status == 201) {
             registered = true;
             log.info("registered with backend {} as node {} (api {}, nbd {}:{})", backend, node.name(),

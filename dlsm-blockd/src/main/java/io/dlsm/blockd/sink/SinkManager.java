@@ -53,6 +53,9 @@ public final class SinkManager implements Closeable {
     private final Duration defaultRetryDeadline;
     private final ExecutorService background;
     private final Map<String, Managed> sinks = new TreeMap<>();
+    /** Told of every phase change (the kernel path follows the sink); must not throw. */
+    private final List<java.util.function.BiConsumer<String, SinkState>> listeners =
+            new java.util.concurrent.CopyOnWriteArrayList<>();
 
     /** A sink with its copier and export; the copier exists from activation on. */
     private static final class Managed {
@@ -79,6 +82,25 @@ public final class SinkManager implements Closeable {
         this.clock = clock;
         this.defaultRetryDeadline = defaultRetryDeadline;
         this.background = background;
+    }
+
+    /**
+     * Registers {@code l} to hear {@code (sink, state)} after each activation, HYDRATED, commit
+     * and abort. Called outside this manager's lock, on the thread that made the change.
+     */
+    public void addStateListener(java.util.function.BiConsumer<String, SinkState> l) {
+        listeners.add(l);
+    }
+
+    private void notifyState(String name, SinkState state) {
+        for (var l : listeners) {
+            try {
+                l.accept(name, state);
+            } catch (RuntimeException e) {
+                // A listener's failure is its own (it retries); the sink's transition stands.
+                log.error("sink {}: listener for {} failed: {}", name, state, e.toString());
+            }
+        }
     }
 
     /**
@@ -190,6 +212,12 @@ public final class SinkManager implements Closeable {
         return out;
     }
 
+    /** The persisted facts of a sink (source, size, phase), empty when there is none. */
+    public synchronized java.util.Optional<SinkRecord> find(String name) {
+        Managed m = sinks.get(name);
+        return m == null ? java.util.Optional.empty() : java.util.Optional.of(m.sink.record());
+    }
+
     public synchronized SinkStatus get(String name) {
         return status(managed(name));
     }
@@ -234,6 +262,7 @@ public final class SinkManager implements Closeable {
         synchronized (this) {
             startCopier(m);
         }
+        notifyState(name, m.sink.state());
         return get(name);
     }
 
@@ -268,6 +297,7 @@ public final class SinkManager implements Closeable {
                     exports.withdraw(name);
                     m.sink.close();
                     deleteFiles(name);
+                    notifyState(name, SinkState.ABORTED);
                 }
                 case ACTIVE, DEGRADED, HYDRATED -> {
                     m.sink.transition(SinkState.ABORTING);
@@ -299,6 +329,7 @@ public final class SinkManager implements Closeable {
             m.sink.close();
             deleteFiles(name);
             log.info("sink {} aborted: {} bytes written here were copied back to the source", name, bytes);
+            notifyState(name, SinkState.ABORTED);
         } catch (IOException | RuntimeException e) {
             log.error("sink {}: abort could not copy the destination's writes back; retry the abort", name, e);
             throw e instanceof SinkException se ? se : new SinkException(SinkException.Kind.SOURCE_UNAVAILABLE,
@@ -338,6 +369,7 @@ public final class SinkManager implements Closeable {
             throw storage(name, "commit", e);
         }
         log.info("sink {} committed: the volume is now local to this node", name);
+        notifyState(name, SinkState.COMMITTED);
         return status(m);
     }
 
@@ -363,6 +395,7 @@ public final class SinkManager implements Closeable {
             SourceLink link = new SourceLink(rec.source(), deadline, "on-demand fetch for " + rec.name());
             Sink sink = new Sink(rec, local, present, written, journal, link, buffers, clock);
             sink.onHydrated(s -> {
+                background.execute(() -> notifyState(s.name(), SinkState.HYDRATED));
                 if (s.record().autoCommit()) {
                     background.execute(() -> autoCommit(s.name()));
                 }

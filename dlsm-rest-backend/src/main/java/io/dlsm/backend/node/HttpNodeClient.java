@@ -131,6 +131,24 @@ public final class HttpNodeClient implements NodeClient {
         return r.status == 404 ? Optional.empty() : Optional.of(r.as(BlockdSink.class));
     }
 
+    @Override
+    public String createDevice(Node node, String volume) {
+        Reply r = call(node, "POST", "/v1/volumes/" + seg(volume) + "/device", Map.of(),
+                "create the kernel device of " + volume);
+        JsonNode path = r.body == null ? null : r.body.get("devicePath");
+        if (path == null || !path.isTextual()) {
+            throw new NodeCallException(node.name(), "create the kernel device of " + volume, r.status,
+                    "answer has no devicePath");
+        }
+        return path.asText();
+    }
+
+    @Override
+    public void deleteDevice(Node node, String volume) {
+        call(node, "DELETE", "/v1/volumes/" + seg(volume) + "/device", null,
+                "remove the kernel device of " + volume, 404);
+    }
+
     // ------------------------------------------------------------------ plumbing
 
     private final class Reply {

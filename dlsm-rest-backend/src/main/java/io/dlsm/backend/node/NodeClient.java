@@ -45,4 +45,14 @@ public interface NodeClient {
 
     /** Aborts (after ACTIVE: copies the destination's writes back first); empty if already gone. */
     Optional<BlockdSink> abortSink(Node node, String name);
+
+    /**
+     * Asks the node's blockd to create /dev/mapper/dlsm-VOLUME for the volume or the sink it
+     * holds ({@code POST /v1/volumes/VOLUME/device}) and returns the device path once it
+     * exists. Idempotent on blockd's side.
+     */
+    String createDevice(Node node, String volume);
+
+    /** Tears the device down; succeeds if it is already gone. */
+    void deleteDevice(Node node, String volume);
 }

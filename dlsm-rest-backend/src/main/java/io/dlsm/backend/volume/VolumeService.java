@@ -141,8 +141,7 @@ public final class VolumeService {
         }
         String m = mode == null ? "nbd" : mode;
         if (m.equals("local")) {
-            throw new ConflictException("mode 'local' (device-mapper) is not supported by node '" + v.node()
-                    + "' yet; use mode 'nbd'", Map.of("volume", name, "node", v.node()));
+            return new LocalConnections(nodes, client).connect(v, host, migrationTarget);
         }
         if (!m.equals("nbd")) {
             throw new BadRequestException("mode", "mode must be 'nbd' or 'local', got '" + m + "'");

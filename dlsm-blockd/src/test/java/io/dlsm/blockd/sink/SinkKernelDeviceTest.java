@@ -1,0 +1,137 @@
+package io.dlsm.blockd.sink;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.dlsm.blockd.api.Json;
+import io.dlsm.blockd.dm.CommandRunner;
+import io.dlsm.blockd.dm.Dmsetup;
+import io.dlsm.blockd.dm.KernelDevices;
+import io.dlsm.blockd.dm.KernelPathMode;
+import io.dlsm.blockd.dm.KernelPathState;
+import io.dlsm.blockd.dm.KernelPathStore;
+import io.dlsm.blockd.dm.KernelPaths;
+import io.dlsm.blockd.dm.Losetup;
+import io.dlsm.blockd.dm.NbdClientDevices;
+import io.dlsm.blockd.dm.NodeInventory;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A real migration between two in-process blockd nodes driving the destination's kernel
+ * device through the sink manager's transitions, exactly as Blockd wires it (state listener,
+ * {@link NodeInventory}); only the kernel tools are replaced by a recorder.
+ */
+@Timeout(120)
+class SinkKernelDeviceTest {
+    private static final long SIZE = 4L << 20;
+
+    @TempDir
+    Path dir;
+
+    /** Commands as shell lines; synchronized: the listener runs on sink threads. */
+    final List<String> commands = new ArrayList<>();
+
+    KernelDevices wire(TwoNodes nodes, KernelPathMode mode) throws Exception {
+        CommandRunner runner = c -> {
+            synchronized (commands) {
+                commands.add(c.display());
+            }
+            return new CommandRunner.Result(0, "", "");
+        };
+        Path kernel = dir.resolve("kernel");
+        KernelPaths paths = new KernelPaths(new Dmsetup(runner, false), new NbdClientDevices(runner),
+                new Losetup(runner, dir.resolve("sys")), new KernelPathStore(kernel, Json.newMapper()));
+        KernelDevices d = new KernelDevices(paths, paths.recoverAll(), mode,
+                new NodeInventory(nodes.dest.volumes(), nodes.dest.sinks(), () -> List.of("/dev/nbd0"),
+                        () -> List.of("/dev/loop0", "/dev/loop1")),
+                TwoNodes.HOST, nodes.dest.nbdAddress().getPort(), kernel);
+        nodes.dest.sinks().addStateListener((name, state) -> d.reconcile(name));
+        return d;
+    }
+
+    List<String> take() {
+        synchronized (commands) {
+            List<String> out = List.copyOf(commands);
+            commands.clear();
+            return out;
+        }
+    }
+
+    @Test
+    void linearOverNbdFollowsTheSinkFromCreationToCommit() throws Exception {
+        try (TwoNodes nodes = new TwoNodes(dir)) {
+            nodes.createSourceVolume("vol", SIZE, new Random(1), 0.3);
+            KernelDevices devices = wire(nodes, KernelPathMode.LINEAR_OVER_NBD);
+            nodes.createSink("vol", nodes.openMigrationExport("vol"), 0, null, true);
+
+            assertThat(devices.create("vol").devicePath()).isEqualTo("/dev/mapper/dlsm-vol");
+            int port = nodes.dest.nbdAddress().getPort();
+            assertThat(take()).containsExactly(
+                    "nbd-client 127.0.0.1 " + port + " /dev/nbd0 -N vol",
+                    "DM_DISABLE_UDEV=1 dmsetup create dlsm-vol --table '0 8192 linear /dev/nbd0 0'");
+
+            nodes.source.volumes().fence("vol");
+            nodes.dest.sinks().activate("vol", false);
+            nodes.awaitState("vol", SinkState.COMMITTED, Duration.ofSeconds(60));
+            TwoNodes.await("the cut-over", Duration.ofSeconds(30),
+                    () -> devices.get("vol").orElseThrow().state() == KernelPathState.LOCAL);
+            assertThat(take()).containsExactly(
+                    "losetup /dev/loop0 " + nodes.dest.volumes().dataFileOf("vol"),
+                    "DM_DISABLE_UDEV=1 dmsetup suspend dlsm-vol",
+                    "DM_DISABLE_UDEV=1 dmsetup load dlsm-vol --table '0 8192 linear /dev/loop0 0'",
+                    "DM_DISABLE_UDEV=1 dmsetup resume dlsm-vol",
+                    "nbd-client -d /dev/nbd0");
+
+            devices.delete("vol");
+            assertThat(take()).containsExactly(
+                    "DM_DISABLE_UDEV=1 dmsetup remove dlsm-vol",
+                    "nbd-client -d /dev/nbd0",
+                    "losetup -d /dev/loop0");
+        }
+    }
+
+    @Test
+    void dmCloneLoadsTheCloneTableBeforeActivationReturns() throws Exception {
+        try (TwoNodes nodes = new TwoNodes(dir)) {
+            nodes.createSourceVolume("vol", SIZE, new Random(2), 0.3);
+            KernelDevices devices = wire(nodes, KernelPathMode.DM_CLONE);
+            String export = nodes.openMigrationExport("vol");
+            // Throttled so the sink is still ACTIVE when activate returns.
+            nodes.createSink("vol", export, 64 << 10, null, true);
+
+            devices.create("vol");
+            assertThat(take()).containsExactly(
+                    "nbd-client 127.0.0.1 " + nodes.source.nbdAddress().getPort() + " /dev/nbd0 -N " + export,
+                    "DM_DISABLE_UDEV=1 dmsetup create dlsm-vol --table '0 8192 linear /dev/nbd0 0'");
+
+            nodes.source.volumes().fence("vol");
+            nodes.dest.sinks().activate("vol", false);
+            // The listener ran on the activating thread: the device is HYDRATING already.
+            assertThat(devices.get("vol").orElseThrow().state()).isEqualTo(KernelPathState.HYDRATING);
+            Path kernel = dir.resolve("kernel");
+            assertThat(take()).startsWith(
+                    "losetup /dev/loop1 " + kernel.resolve("vol.clone.meta"),
+                    "losetup /dev/loop0 " + kernel.resolve("vol.clone.img"),
+                    "DM_DISABLE_UDEV=1 dmsetup suspend dlsm-vol",
+                    "DM_DISABLE_UDEV=1 dmsetup load dlsm-vol --table '0 8192 clone /dev/loop1 /dev/loop0 /dev/nbd0 128"
+                            + " 1 no_hydration 4 hydration_threshold 1 hydration_batch_size 1'",
+                    "DM_DISABLE_UDEV=1 dmsetup resume dlsm-vol",
+                    "DM_DISABLE_UDEV=1 dmsetup message dlsm-vol 0 enable_hydration");
+
+            devices.delete("vol");
+            assertThat(take()).endsWith(
+                    "DM_DISABLE_UDEV=1 dmsetup remove dlsm-vol",
+                    "nbd-client -d /dev/nbd0",
+                    "losetup -d /dev/loop0",
+                    "losetup -d /dev/loop1");
+            nodes.dest.sinks().setBandwidth("vol", 0L);
+            nodes.awaitState("vol", SinkState.COMMITTED, Duration.ofSeconds(60));
+        }
+    }
+}
