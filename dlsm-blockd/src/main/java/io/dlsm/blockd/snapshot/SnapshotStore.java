@@ -216,12 +216,7 @@ public final class SnapshotStore implements Closeable {
     }
 
     private Snapshot view(Entry e) {
-        long allocated;
-        try {
-            allocated = e.device().allocatedBytes();
-        } catch (IOException ex) {
-            allocated = -1;
-        }
+        long allocated = e.device().allocatedBytesOrUnknown();
         SnapshotRecord r = e.record();
         return new Snapshot(r.volume(), r.name(), r.sizeBytes(), allocated, e.export().name(), r.createdAt());
     }

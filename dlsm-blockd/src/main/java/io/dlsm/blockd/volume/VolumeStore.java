@@ -419,12 +419,7 @@ public final class VolumeStore implements Closeable {
     }
 
     private Volume view(Entry e) {
-        long allocated;
-        try {
-            allocated = e.device().allocatedBytes();
-        } catch (IOException ex) {
-            allocated = -1;
-        }
+        long allocated = e.device().allocatedBytesOrUnknown();
         VolumeRecord r = e.record();
         int connections = e.export().connectionCount() + (e.migration() == null ? 0 : e.migration().connectionCount());
         return new Volume(r.name(), r.sizeBytes(), allocated, e.export().readOnly(), e.export().gate().fenced(),
