@@ -134,8 +134,7 @@ class DLSMClient(object):
     def create_volume(self, name, size_bytes, node, source=None):
         body = {'name': name, 'sizeBytes': size_bytes, 'node': node}
         if source:
-            # Proposed extension: not yet in the backend.
-            body['source'] = source
+                body['source'] = source
         return self.request('POST', '/v1/volumes', body)
 
     def get_volume(self, name):
@@ -159,12 +158,10 @@ class DLSMClient(object):
                             {'host': host, 'mode': mode})
 
     def create_snapshot(self, volume, name):
-        # Proposed extension: not yet in the backend.
         return self.request('POST', '/v1/volumes/%s/snapshots' % volume,
                             {'name': name})
 
     def delete_snapshot(self, volume, name):
-        # Proposed extension: not yet in the backend.
         self.request('DELETE', '/v1/volumes/%s/snapshots/%s' % (volume, name),
                      ok_statuses=(404,))
 

@@ -170,7 +170,7 @@ class DLSMDriver(driver.VolumeDriver):
         # per-host work on purpose (it cannot tell which host it is for).
         pass
 
-    # -- snapshots and clones (proposed backend API, docs/backend-api.md) --
+    # -- snapshots and clones (backend API, docs/backend-api.md) --
 
     def create_snapshot(self, snapshot):
         self.client.create_snapshot(self._name(snapshot.volume),

@@ -3,8 +3,9 @@
 # RabbitMQ) with the DLSM shim as volume_driver, against the real Java backend
 # and two real blockd nodes. Everything listens on 127.0.0.1; every process
 # started here is killed by its PID (process group) on exit.
-# Checks: pools = nodes, create, extend, attachment (connection info), admin
-# migrate to the other node, delete.
+# Checks: pools = nodes, create, extend, attachment (connection info), snapshot,
+# volume from snapshot and clone (content over NBD), admin migrate to the other
+# node, delete.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 py=/usr/bin/python3
@@ -186,6 +187,45 @@ att=$(echo "$conn" | awk -F'|' '$2 ~ /^ *id *$/ {gsub(/ /,"",$3); print $3}')
 echo "ok: attachment with nbd connection info"
 cinder attachment-delete "$att"
 wait_for 30 "available after detach" status_is "$vol" status available
+
+# -- snapshots and clones, content checked over NBD -----------------------------
+# Backend volume names are Cinder volume ids; blockd exports each under that name.
+nbd_of() {  # nbd_of VOLUME_ID: nbd:// URI of its export on its node
+    local node
+    node=$(api "$burl/v1/volumes/$1" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["node"])')
+    api "$burl/v1/nodes/$node" | "$py" -c 'import json,sys; n=json.load(sys.stdin); print("nbd://%s:%s/" % (n["nbdHost"], n["nbdPort"]))' | tr -d '\n'
+    echo "$1"
+}
+qio() {  # qio VOLUME_ID COMMAND: qemu-io on the volume's export; fails on a pattern mismatch
+    local out
+    out=$(qemu-io -f raw -c "$2" "$(nbd_of "$1")" 2>&1) || fail "qemu-io '$2' on $1: $out"
+    case "$out" in *"verification failed"*|*"error"*) fail "qemu-io '$2' on $1: $out" ;; esac
+}
+id_of() { awk -F'|' '$2 ~ /^ *id *$/ {gsub(/ /,"",$3); print $3}'; }
+qio "$vol" 'write -P 0x5a 1M 64k'
+snap=$(cinder snapshot-create --name real1-snap "$vol" | id_of)
+snap_ok() { cinder snapshot-show "$snap" | grep -q '| *status *| *available'; }
+wait_for 60 "snapshot available" snap_ok
+qio "$vol" 'write -P 0xa5 1M 64k'
+echo "ok: snapshot-create"
+fromsnap=$(cinder create --snapshot-id "$snap" --name real1-fromsnap 3 | id_of)
+wait_for 90 "volume from snapshot available" status_is "$fromsnap" status available
+qio "$fromsnap" 'read -P 0x5a 1M 64k'
+qio "$fromsnap" 'read -P 0 3221159936 64k'
+echo "ok: create --snapshot-id (snapshot content, grown to 3 GiB)"
+clone=$(cinder create --source-volid "$vol" --name real1-clone 2 | id_of)
+wait_for 90 "clone available" status_is "$clone" status available
+qio "$clone" 'read -P 0xa5 1M 64k'
+echo "ok: create --source-volid (current content)"
+cinder delete "$fromsnap" "$clone"
+gone_id() { ! api "$burl/v1/volumes/$1" >/dev/null 2>&1; }
+wait_for 60 "volume from snapshot deleted" gone_id "$fromsnap"
+wait_for 60 "clone deleted" gone_id "$clone"
+# A volume with snapshots cannot migrate: its snapshots stay on its node.
+cinder snapshot-delete "$snap"
+snap_gone() { ! cinder snapshot-show "$snap" >/dev/null 2>&1; }
+wait_for 60 "snapshot deleted" snap_gone
+echo "ok: snapshot-delete"
 
 dst=nodeA; [ "$src" = nodeA ] && dst=nodeB
 cinder migrate "$vol" "ctl@dlsm#$dst"

@@ -32,6 +32,7 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadFactory;
+import io.dlsm.blockd.snapshot.SnapshotStore;
 import io.dlsm.blockd.volume.VolumeStore;
 import java.io.Closeable;
 import java.io.IOException;
@@ -72,6 +73,7 @@ public final class Blockd implements Closeable {
     private ExecutorService workers;
     private FileChannel lockChannel;
     private VolumeStore volumes;
+    private SnapshotStore snapshots;
     private SinkManager sinks;
     private ExecutorService background;
     private ScheduledExecutorService scheduler;
@@ -102,6 +104,8 @@ public final class Blockd implements Closeable {
                 Clock.systemUTC(), config.sourceRetryDeadline(), background);
         sinks.finishInterruptedCommits();
         volumes.open();
+        snapshots = new SnapshotStore(config.dataDir(), LibC.INSTANCE, exports, volumes, mapper, Clock.systemUTC());
+        snapshots.open();
         sinks.open();
         scheduler = Executors.newSingleThreadScheduledExecutor(daemonThreads("bitmap-commit"));
         scheduler.scheduleWithFixedDelay(sinks::commitBitmaps, BITMAP_COMMIT_MS, BITMAP_COMMIT_MS,
@@ -117,7 +121,7 @@ public final class Blockd implements Closeable {
         NodeKernel kernel = startKernelPath();
         HostPort api = config.apiListen();
         http = GrizzlyHttpServerFactory.createHttpServer(URI.create("http://" + api + "/"),
-                new BlockdApplication(volumes, sinks, registry, mapper, token, kernel,
+                new BlockdApplication(volumes, snapshots, sinks, registry, mapper, token, kernel,
                         Optional.ofNullable(kernelDevices)), false);
         http.start();
         int apiPort = http.getListeners().iterator().next().getPort();
@@ -298,6 +302,9 @@ public final class Blockd implements Closeable {
         }
         if (volumes != null) {
             volumes.close();
+        }
+        if (snapshots != null) {
+            snapshots.close();
         }
         if (lockChannel != null) {
             lockChannel.close();

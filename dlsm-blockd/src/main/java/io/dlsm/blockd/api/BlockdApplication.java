@@ -7,6 +7,7 @@ import io.dlsm.blockd.dm.KernelPathSetting;
 import io.dlsm.blockd.dm.NodeKernel;
 import io.dlsm.blockd.sink.SinkManager;
 import io.dlsm.blockd.sink.SinkMetrics;
+import io.dlsm.blockd.snapshot.SnapshotStore;
 import io.dlsm.blockd.volume.VolumeStore;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.util.Optional;
@@ -19,21 +20,16 @@ import org.glassfish.jersey.server.model.ResourceMethod;
 /** blockd's control API: resources are plain objects built by the daemon and handed in here. */
 public final class BlockdApplication extends ResourceConfig {
     /** Without kernel-path wiring: capabilities are probed, the kernel path is off. */
-    public BlockdApplication(VolumeStore volumes, SinkManager sinks, PrometheusMeterRegistry registry,
-                             ObjectMapper mapper, Optional<String> token) {
-        this(volumes, sinks, registry, mapper, token,
-                new NodeKernel(() -> CapabilityProbe.forThisNode().probe(), KernelPathSetting.OFF));
-    }
-
-    public BlockdApplication(VolumeStore volumes, SinkManager sinks, PrometheusMeterRegistry registry,
-                             ObjectMapper mapper, Optional<String> token, NodeKernel kernel) {
-        this(volumes, sinks, registry, mapper, token, kernel, Optional.empty());
+    public BlockdApplication(VolumeStore volumes, SnapshotStore snapshots, SinkManager sinks,
+                             PrometheusMeterRegistry registry, ObjectMapper mapper, Optional<String> token) {
+        this(volumes, snapshots, sinks, registry, mapper, token,
+                new NodeKernel(() -> CapabilityProbe.forThisNode().probe(), KernelPathSetting.OFF), Optional.empty());
     }
 
     /** @param devices this node's kernel devices; empty when the kernel path is off */
-    public BlockdApplication(VolumeStore volumes, SinkManager sinks, PrometheusMeterRegistry registry,
-                             ObjectMapper mapper, Optional<String> token, NodeKernel kernel,
-                             Optional<KernelDevices> devices) {
+    public BlockdApplication(VolumeStore volumes, SnapshotStore snapshots, SinkManager sinks,
+                             PrometheusMeterRegistry registry, ObjectMapper mapper, Optional<String> token,
+                             NodeKernel kernel, Optional<KernelDevices> devices) {
         property(ServerProperties.WADL_FEATURE_DISABLE, true);
         // Jackson's own mappers answer bad JSON in plain text; ours answer in JSON with the field.
         register(JacksonFeature.withoutExceptionMappers());
@@ -44,7 +40,8 @@ public final class BlockdApplication extends ResourceConfig {
         register(new JsonExceptionMapper());
         register(new WebExceptionMapper());
         token.ifPresent(t -> register(new BearerTokenFilter(t)));
-        registerResources(boundTo(new VolumeResource(volumes)), boundTo(new SinkResource(sinks)),
+        registerResources(boundTo(new VolumeResource(volumes, snapshots)),
+                boundTo(new SnapshotResource(snapshots)), boundTo(new SinkResource(sinks)),
                 boundTo(new MetricsResource(registry, new SinkMetrics(registry), sinks)),
                 boundTo(new NodeResource(kernel)), boundTo(new DeviceResource(devices)));
     }

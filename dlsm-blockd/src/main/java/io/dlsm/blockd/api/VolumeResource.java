@@ -1,5 +1,6 @@
 package io.dlsm.blockd.api;
 
+import io.dlsm.blockd.snapshot.SnapshotStore;
 import io.dlsm.blockd.volume.Volume;
 import io.dlsm.blockd.volume.VolumeException;
 import io.dlsm.blockd.volume.VolumeStore;
@@ -22,19 +23,43 @@ import java.util.List;
 @Consumes(MediaType.APPLICATION_JSON)
 public final class VolumeResource {
     private final VolumeStore store;
+    private final SnapshotStore snapshots;
 
-    public VolumeResource(VolumeStore store) {
+    public VolumeResource(VolumeStore store, SnapshotStore snapshots) {
         this.store = store;
+        this.snapshots = snapshots;
     }
 
     @POST
     public Response create(VolumeRequests.Create body) {
         requireBody(body);
+        Volume v = body.source() == null ? createEmpty(body) : createFrom(body, body.source());
+        return Response.created(URI.create("/v1/volumes/" + v.name())).entity(v).build();
+    }
+
+    private Volume createEmpty(VolumeRequests.Create body) {
         if (body.sizeBytes() == null) {
             throw VolumeException.invalid("sizeBytes", "sizeBytes is required");
         }
-        Volume v = store.create(body.name(), body.sizeBytes(), Boolean.TRUE.equals(body.readOnly()));
-        return Response.created(URI.create("/v1/volumes/" + v.name())).entity(v).build();
+        return store.create(body.name(), body.sizeBytes(), Boolean.TRUE.equals(body.readOnly()));
+    }
+
+    /** Without sizeBytes the new volume is as large as its source. */
+    private Volume createFrom(VolumeRequests.Create body, VolumeRequests.Source src) {
+        if (Boolean.TRUE.equals(body.readOnly())) {
+            throw VolumeException.invalid("readOnly", "a volume made from a source starts writable;"
+                    + " set readOnly afterwards with PUT /v1/volumes/" + body.name() + "/access");
+        }
+        if (src.volume() == null) {
+            throw VolumeException.invalid("source.volume", "source.volume is required");
+        }
+        if (src.snapshot() == null) {
+            long size = body.sizeBytes() != null ? body.sizeBytes() : store.get(src.volume()).sizeBytes();
+            return store.createCopy(body.name(), size, src.volume());
+        }
+        long size = body.sizeBytes() != null ? body.sizeBytes()
+                : snapshots.get(src.volume(), src.snapshot()).sizeBytes();
+        return snapshots.restore(src.volume(), src.snapshot(), body.name(), size);
     }
 
     @GET

@@ -6,11 +6,13 @@ import com.sun.jna.Native;
 
 /**
  * The few libc calls the JDK does not expose: SEEK_DATA/SEEK_HOLE for block status and
- * fallocate for punching holes and zeroing ranges without writing zeroes.
+ * fallocate for punching holes and zeroing ranges without writing zeroes, FICLONE for
+ * snapshots on filesystems that can share extents.
  */
 public interface LibC extends Library {
     LibC INSTANCE = Native.load("c", LibC.class);
 
+    int O_RDONLY = 0;
     int O_RDWR = 2;
     int O_CLOEXEC = 0x80000;
     int SEEK_DATA = 3;
@@ -20,6 +22,8 @@ public interface LibC extends Library {
     int ENXIO = 6;
     int EOPNOTSUPP = 95;
     int ENOSPC = 28;
+    /** _IOW(0x94, 9, int): share the source's extents with the destination (reflink). */
+    long FICLONE = 0x40049409L;
 
     int open(String path, int flags) throws LastErrorException;
 
@@ -28,4 +32,6 @@ public interface LibC extends Library {
     long lseek(int fd, long offset, int whence) throws LastErrorException;
 
     int fallocate(int fd, int mode, long offset, long length) throws LastErrorException;
+
+    int ioctl(int fd, long request, int arg) throws LastErrorException;
 }

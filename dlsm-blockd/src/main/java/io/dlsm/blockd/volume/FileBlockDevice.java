@@ -168,6 +168,15 @@ public final class FileBlockDevice implements BlockDevice {
         return sparse.dataBytes(size);
     }
 
+    /** For views: -1 when the allocation map cannot be read, rather than failing a listing. */
+    public long allocatedBytesOrUnknown() {
+        try {
+            return allocatedBytes();
+        } catch (IOException e) {
+            return -1;
+        }
+    }
+
     /** Idempotent: a committed sink's file is owned by the sink first and the volume store after. */
     @Override
     public void close() throws IOException {

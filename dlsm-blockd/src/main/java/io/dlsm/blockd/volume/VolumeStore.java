@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.dlsm.blockd.nbd.server.Export;
 import io.dlsm.blockd.nbd.server.ExportRegistry;
 import io.dlsm.blockd.posix.LibC;
+import io.dlsm.blockd.posix.SparseCopy;
 import io.dlsm.blockd.state.AtomicFile;
 import java.io.Closeable;
 import java.io.IOException;
@@ -93,6 +94,25 @@ public final class VolumeStore implements Closeable {
     }
 
     public synchronized Volume create(String name, long sizeBytes, boolean readOnly) {
+        return createFilled(name, sizeBytes, readOnly, img -> {
+            try (RandomAccessFile raf = new RandomAccessFile(img.toFile(), "rw")) {
+                raf.setLength(sizeBytes);
+            }
+        });
+    }
+
+    /** Writes the initial content of a new volume's data file, which does not exist yet. */
+    @FunctionalInterface
+    public interface ImageFiller {
+        void fill(Path image) throws IOException;
+    }
+
+    /**
+     * Creates a volume whose data file {@code filler} writes (a copy of a snapshot or of another
+     * volume). The file is grown to {@code sizeBytes} if the filler left it shorter and synced
+     * before the record is written, so a crash never leaves a recorded volume half filled.
+     */
+    public synchronized Volume createFilled(String name, long sizeBytes, boolean readOnly, ImageFiller filler) {
         VolumeName.require("name", name);
         requireSize("sizeBytes", sizeBytes);
         if (volumes.containsKey(name) || exports.lookup(name).isPresent()) {
@@ -102,8 +122,11 @@ public final class VolumeStore implements Closeable {
         VolumeRecord rec = new VolumeRecord(name, sizeBytes, readOnly, clock.instant(), false, null);
         Path img = dataFile(name);
         try {
+            filler.fill(img);
             try (RandomAccessFile raf = new RandomAccessFile(img.toFile(), "rw")) {
-                raf.setLength(sizeBytes);
+                if (raf.length() < sizeBytes) {
+                    raf.setLength(sizeBytes);
+                }
                 raf.getFD().sync();
             }
             AtomicFile.write(metaFile(name), json.writeValueAsBytes(rec));
@@ -118,6 +141,64 @@ public final class VolumeStore implements Closeable {
         }
         log.info("created volume {} ({} bytes)", name, sizeBytes);
         return view(volumes.get(name));
+    }
+
+    /**
+     * A new volume with the content {@code source} has now, grown to {@code sizeBytes} (never
+     * smaller than the source: that would cut off data).
+     */
+    public synchronized Volume createCopy(String name, long sizeBytes, String source) {
+        Entry src = entry(source);
+        long sourceSize = src.record().sizeBytes();
+        if (sizeBytes < sourceSize) {
+            throw VolumeException.invalid("sizeBytes", "sizeBytes " + sizeBytes + " is smaller than volume '"
+                    + source + "' (" + sourceSize + " bytes); a clone can only be as large or larger");
+        }
+        return createFilled(name, sizeBytes, false, img -> withWritesPaused(source, (dev, file) -> {
+            SparseCopy.Method m = SparseCopy.copy(libc, file, img, sourceSize);
+            log.info("volume {} cloned from volume {} ({})", name, source, m);
+            return m;
+        }));
+    }
+
+    /** Reads a volume's data file while no write can change it. */
+    @FunctionalInterface
+    public interface ConsistentRead<T> {
+        T read(FileBlockDevice device, Path dataFile) throws IOException;
+    }
+
+    /**
+     * Runs {@code action} while writes to the volume are held back and every acknowledged write
+     * is flushed: what it reads is one point in time, each write entirely in or entirely out.
+     * The store's lock is held too, so the volume cannot be resized or deleted meanwhile.
+     */
+    public synchronized <T> T withWritesPaused(String name, ConsistentRead<T> action) throws IOException {
+        Entry e = entry(name);
+        try {
+            e.export().gate().pauseAndDrain();
+        } catch (InterruptedException ex) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while waiting for the writes to volume '" + name + "' to finish", ex);
+        }
+        try {
+            e.device().flush();
+            return action.read(e.device(), dataFile(name));
+        } finally {
+            e.export().gate().resume();
+        }
+    }
+
+    /** Names of what depends on a volume and forbids deleting it (its snapshots). */
+    @FunctionalInterface
+    public interface Dependents {
+        List<String> of(String volume);
+    }
+
+    private Dependents dependents = v -> List.of();
+
+    /** Set once at start by the snapshot store; called under this store's lock. */
+    public synchronized void dependents(Dependents d) {
+        this.dependents = d;
     }
 
     public synchronized List<Volume> list() {
@@ -169,6 +250,12 @@ public final class VolumeStore implements Closeable {
     /** Refused while NBD clients are connected: deleting a disk in use loses a VM's data. */
     public synchronized void delete(String name) {
         Entry e = entry(name);
+        List<String> snapshots = dependents.of(name);
+        if (!snapshots.isEmpty()) {
+            throw new VolumeException(VolumeException.Kind.CONFLICT, "volume '" + name + "' has snapshot(s) "
+                    + String.join(", ", snapshots) + "; delete them first", Map.of("volume", name,
+                    "snapshots", List.copyOf(snapshots)));
+        }
         int clients = e.export().connectionCount();
         if (clients > 0) {
             throw new VolumeException(VolumeException.Kind.CONFLICT, "volume '" + name + "' has " + clients
@@ -332,12 +419,7 @@ public final class VolumeStore implements Closeable {
     }
 
     private Volume view(Entry e) {
-        long allocated;
-        try {
-            allocated = e.device().allocatedBytes();
-        } catch (IOException ex) {
-            allocated = -1;
-        }
+        long allocated = e.device().allocatedBytesOrUnknown();
         VolumeRecord r = e.record();
         int connections = e.export().connectionCount() + (e.migration() == null ? 0 : e.migration().connectionCount());
         return new Volume(r.name(), r.sizeBytes(), allocated, e.export().readOnly(), e.export().gate().fenced(),

@@ -6,6 +6,7 @@ import io.dlsm.blockd.nbd.server.ExportRegistry;
 import io.dlsm.blockd.nbd.BufferPool;
 import io.dlsm.blockd.posix.LibC;
 import io.dlsm.blockd.sink.SinkManager;
+import io.dlsm.blockd.snapshot.SnapshotStore;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.dlsm.blockd.volume.VolumeStore;
@@ -37,6 +38,7 @@ abstract class InMemoryApi extends JerseyTest {
 
     private Path dataDir;
     private VolumeStore store;
+    private SnapshotStore snapshots;
     private SinkManager sinks;
     private java.util.concurrent.ExecutorService background;
 
@@ -50,6 +52,8 @@ abstract class InMemoryApi extends JerseyTest {
             ExportRegistry exports = new ExportRegistry();
             store = new VolumeStore(dataDir, LibC.INSTANCE, exports, Json.newMapper(), Clock.systemUTC());
             store.open();
+            snapshots = new SnapshotStore(dataDir, LibC.INSTANCE, exports, store, Json.newMapper(), Clock.systemUTC());
+            snapshots.open();
             background = java.util.concurrent.Executors.newCachedThreadPool();
             sinks = new SinkManager(dataDir, LibC.INSTANCE, exports, store, Json.newMapper(),
                     new BufferPool(1 << 20), Clock.systemUTC(), java.time.Duration.ofSeconds(5), background);
@@ -57,7 +61,7 @@ abstract class InMemoryApi extends JerseyTest {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        return new BlockdApplication(store, sinks, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT),
+        return new BlockdApplication(store, snapshots, sinks, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT),
                 Json.newMapper(), token());
     }
 
@@ -70,6 +74,7 @@ abstract class InMemoryApi extends JerseyTest {
     void removeDataDir() throws IOException {
         sinks.close();
         background.shutdownNow();
+        snapshots.close();
         store.close();
         try (Stream<Path> files = Files.walk(dataDir)) {
             for (Path p : files.sorted(Comparator.reverseOrder()).toList()) {

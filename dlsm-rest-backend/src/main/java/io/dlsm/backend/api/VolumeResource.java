@@ -3,6 +3,8 @@ package io.dlsm.backend.api;
 import io.dlsm.backend.api.error.BadRequestException;
 import io.dlsm.backend.migration.Migration;
 import io.dlsm.backend.migration.MigrationService;
+import io.dlsm.backend.snapshot.SnapshotService;
+import io.dlsm.backend.snapshot.VolumeSource;
 import io.dlsm.backend.volume.ConnectionInfo;
 import io.dlsm.backend.volume.Volume;
 import io.dlsm.backend.volume.VolumeService;
@@ -26,8 +28,8 @@ import java.util.List;
 @Consumes(MediaType.APPLICATION_JSON)
 public final class VolumeResource {
 
-    /** Body of create. */
-    public record CreateVolume(String name, Long sizeBytes, String node) {
+    /** Body of create; with a {@code source} the volume is filled from it (sizeBytes, node optional). */
+    public record CreateVolume(String name, Long sizeBytes, String node, VolumeSource source) {
     }
 
     /** Body of the size change. */
@@ -40,17 +42,21 @@ public final class VolumeResource {
 
     private final VolumeService volumes;
     private final MigrationService migrations;
+    private final SnapshotService snapshots;
 
     @Inject
-    public VolumeResource(VolumeService volumes, MigrationService migrations) {
+    public VolumeResource(VolumeService volumes, MigrationService migrations, SnapshotService snapshots) {
         this.volumes = volumes;
         this.migrations = migrations;
+        this.snapshots = snapshots;
     }
 
     @POST
     public Response create(CreateVolume body) {
         requireBody(body);
-        VolumeService.Created c = volumes.create(body.name(), body.sizeBytes(), body.node());
+        VolumeService.Created c = body.source() == null
+                ? volumes.create(body.name(), body.sizeBytes(), body.node())
+                : snapshots.createVolume(body.name(), body.sizeBytes(), body.node(), body.source());
         return (c.created() ? Response.created(URI.create("/v1/volumes/" + c.volume().name())) : Response.ok())
                 .entity(c.volume()).build();
     }

@@ -91,6 +91,13 @@ public final class MigrationService {
                         + v.migrationId() + (current == null ? "" : " to node '" + current.targetNode() + "'"),
                         Map.of("volume", volumeName, "migrationId", v.migrationId()));
             }
+            List<String> snapshots = volumes.dependentsOf(volumeName);
+            if (!snapshots.isEmpty()) {
+                // Snapshots stay on the source node and would pin the old copy there forever.
+                throw new ConflictException("volume '" + volumeName + "' has snapshot(s) " + String.join(", ", snapshots)
+                        + " on node '" + v.node() + "'; delete them (or make volumes from them) before migrating",
+                        Map.of("volume", volumeName, "snapshots", List.copyOf(snapshots)));
+            }
             if (v.node().equals(targetName)) {
                 throw new ConflictException("volume '" + volumeName + "' is already on node '" + targetName + "'",
                         Map.of("volume", volumeName, "node", targetName));

@@ -26,6 +26,8 @@ public final class HttpNodeClient implements NodeClient {
     private static final Duration CALL_TIMEOUT = Duration.ofSeconds(20);
     /** Aborting after ACTIVE copies the destination's writes back before blockd answers. */
     private static final Duration ABORT_TIMEOUT = Duration.ofMinutes(30);
+    /** Snapshots and clones copy the source's data extents before blockd answers. */
+    private static final Duration COPY_TIMEOUT = Duration.ofMinutes(30);
 
     private final HttpClient http;
     private final ObjectMapper json = JsonMapper.builder()
@@ -64,6 +66,40 @@ public final class HttpNodeClient implements NodeClient {
     @Override
     public void deleteVolume(Node node, String name) {
         call(node, "DELETE", "/v1/volumes/" + seg(name), null, "delete volume " + name, 404);
+    }
+
+    @Override
+    public BlockdSnapshot createSnapshot(Node node, String volume, String name) {
+        return send(node, "POST", "/v1/volumes/" + seg(volume) + "/snapshots", Map.of("name", name),
+                "snapshot volume " + volume + " as " + name, COPY_TIMEOUT).as(BlockdSnapshot.class);
+    }
+
+    @Override
+    public Optional<BlockdSnapshot> getSnapshot(Node node, String volume, String name) {
+        Reply r = call(node, "GET", "/v1/volumes/" + seg(volume) + "/snapshots/" + seg(name), null,
+                "get snapshot " + name + " of " + volume, 404);
+        return r.status == 404 ? Optional.empty() : Optional.of(r.as(BlockdSnapshot.class));
+    }
+
+    @Override
+    public void deleteSnapshot(Node node, String volume, String name) {
+        call(node, "DELETE", "/v1/volumes/" + seg(volume) + "/snapshots/" + seg(name), null,
+                "delete snapshot " + name + " of " + volume, 404);
+    }
+
+    @Override
+    public BlockdVolume createVolumeFrom(Node node, String name, long sizeBytes, String sourceVolume,
+                                         String sourceSnapshot) {
+        Map<String, Object> source = new LinkedHashMap<>();
+        source.put("volume", sourceVolume);
+        if (sourceSnapshot != null) {
+            source.put("snapshot", sourceSnapshot);
+        }
+        String what = "create volume " + name + " from " + sourceVolume
+                + (sourceSnapshot == null ? "" : " snapshot " + sourceSnapshot);
+        // The copy runs before blockd answers; a large volume's data takes a while to copy.
+        return send(node, "POST", "/v1/volumes", Map.of("name", name, "sizeBytes", sizeBytes, "source", source),
+                what, COPY_TIMEOUT).as(BlockdVolume.class);
     }
 
     @Override

@@ -23,6 +23,20 @@ public interface NodeClient {
     /** Succeeds if the volume is already gone. */
     void deleteVolume(Node node, String name);
 
+    /** A point-in-time copy of the volume kept on the node; blockd's 409 (the name exists) surfaces. */
+    BlockdSnapshot createSnapshot(Node node, String volume, String name);
+
+    Optional<BlockdSnapshot> getSnapshot(Node node, String volume, String name);
+
+    /** Succeeds if the snapshot is already gone. */
+    void deleteSnapshot(Node node, String volume, String name);
+
+    /**
+     * Creates volume {@code name} on the node filled from {@code sourceVolume} there, or from its
+     * snapshot {@code sourceSnapshot} when not null; blockd's 409 (the name exists) surfaces.
+     */
+    BlockdVolume createVolumeFrom(Node node, String name, long sizeBytes, String sourceVolume, String sourceSnapshot);
+
     /** Opens (or returns the already open) migration export; returns its {@code NAME@token}. */
     String openMigrationExport(Node node, String volume);
 

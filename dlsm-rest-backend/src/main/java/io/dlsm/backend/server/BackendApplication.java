@@ -5,6 +5,7 @@ import io.dlsm.backend.api.MetricsResource;
 import io.dlsm.backend.api.MigrationResource;
 import io.dlsm.backend.api.NodeResource;
 import io.dlsm.backend.api.OpenApiResource;
+import io.dlsm.backend.api.SnapshotResource;
 import io.dlsm.backend.api.VolumeResource;
 import io.dlsm.backend.api.ObjectMapperProvider;
 import io.dlsm.backend.api.error.ApiExceptionMapper;
@@ -42,6 +43,7 @@ public final class BackendApplication extends ResourceConfig {
         register(MetricsResource.class);
         register(NodeResource.class);
         register(VolumeResource.class);
+        register(SnapshotResource.class);
         register(MigrationResource.class);
         register(OpenApiResource.class);
 

@@ -4,6 +4,7 @@ import io.dlsm.backend.BackendInfo;
 import io.dlsm.backend.auth.TokenCheck;
 import io.dlsm.backend.migration.MigrationService;
 import io.dlsm.backend.node.NodeRegistry;
+import io.dlsm.backend.snapshot.SnapshotService;
 import io.dlsm.backend.volume.VolumeService;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -42,5 +43,6 @@ public final class BackendBinder extends AbstractBinder {
         bind(controlPlane.nodes()).to(NodeRegistry.class);
         bind(controlPlane.volumes()).to(VolumeService.class);
         bind(controlPlane.migrations()).to(MigrationService.class);
+        bind(controlPlane.snapshots()).to(SnapshotService.class);
     }
 }

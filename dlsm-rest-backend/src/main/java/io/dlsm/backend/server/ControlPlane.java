@@ -5,6 +5,7 @@ import io.dlsm.backend.migration.MigrationWatcher;
 import io.dlsm.backend.node.NodeClient;
 import io.dlsm.backend.node.NodeRegistry;
 import io.dlsm.backend.state.StateStore;
+import io.dlsm.backend.snapshot.SnapshotService;
 import io.dlsm.backend.volume.VolumeService;
 import java.time.Clock;
 import java.util.concurrent.Executors;
@@ -26,6 +27,7 @@ public final class ControlPlane implements AutoCloseable {
     private final NodeRegistry nodes;
     private final VolumeService volumes;
     private final MigrationService migrations;
+    private final SnapshotService snapshots;
     private final MigrationWatcher watcher;
     private final ScheduledExecutorService liveness;
 
@@ -34,6 +36,7 @@ public final class ControlPlane implements AutoCloseable {
         this.nodes = new NodeRegistry(store, clock);
         this.volumes = new VolumeService(store, nodes, client, clock);
         this.migrations = new MigrationService(store, nodes, volumes, client, clock);
+        this.snapshots = new SnapshotService(store, nodes, volumes, client, clock);
         this.watcher = new MigrationWatcher(migrations);
         this.liveness = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "node-liveness");
@@ -63,6 +66,10 @@ public final class ControlPlane implements AutoCloseable {
 
     public MigrationService migrations() {
         return migrations;
+    }
+
+    public SnapshotService snapshots() {
+        return snapshots;
     }
 
     @Override

@@ -49,6 +49,20 @@ public final class VolumeService {
     }
 
     public synchronized Created create(String name, Long sizeBytes, String nodeName) {
+        return create(name, sizeBytes, nodeName, (c, node, size) -> c.createVolume(node, name, size));
+    }
+
+    /** How a new volume comes to exist on its node: empty, or filled from a source there. */
+    @FunctionalInterface
+    public interface Provisioner {
+        BlockdVolume provision(NodeClient client, Node node, long sizeBytes);
+    }
+
+    /**
+     * Creates a volume the way {@code provisioner} makes it on the node; validation, idempotent
+     * retries and the record are the same for every way.
+     */
+    public synchronized Created create(String name, Long sizeBytes, String nodeName, Provisioner provisioner) {
         Names.requireName("name", name);
         long size = Names.requirePositive("sizeBytes", sizeBytes);
         if (size % 512 != 0) {
@@ -66,7 +80,7 @@ public final class VolumeService {
         }
         Node node = nodes.requireUp("node", nodeName);
         try {
-            client.createVolume(node, name, size);
+            provisioner.provision(client, node, size);
         } catch (NodeCallException e) {
             // A create that reached blockd before a crash of ours: adopt the volume if it matches.
             Optional<BlockdVolume> there = e.nodeStatus() == 409 ? client.getVolume(node, name) : Optional.empty();
@@ -120,9 +134,31 @@ public final class VolumeService {
         return grown;
     }
 
+    /** Names of what depends on a volume (its snapshots): set once by the snapshot service. */
+    @FunctionalInterface
+    public interface Dependents {
+        List<String> of(String volume);
+    }
+
+    private volatile Dependents dependents = v -> List.of();
+
+    public void dependents(Dependents d) {
+        this.dependents = d;
+    }
+
+    /** Snapshots of the volume; they pin it to its node and forbid deleting it. */
+    public List<String> dependentsOf(String volume) {
+        return dependents.of(volume);
+    }
+
     public synchronized void delete(String name) {
         Volume v = get(name);
         requireNotMigrating(v, "deleted");
+        List<String> snapshots = dependentsOf(name);
+        if (!snapshots.isEmpty()) {
+            throw new ConflictException("volume '" + name + "' has snapshot(s) " + String.join(", ", snapshots)
+                    + "; delete them first", Map.of("volume", name, "snapshots", List.copyOf(snapshots)));
+        }
         client.deleteVolume(nodeOf(v), name);
         store.delete(KIND, name);
         volumes.remove(name);
@@ -182,7 +218,8 @@ public final class VolumeService {
                 Map.of("node", v.node())));
     }
 
-    private static void requireNotMigrating(Volume v, String what) {
+    /** 409 naming the migration when the volume is MIGRATING: {@code what} it cannot be meanwhile. */
+    public static void requireNotMigrating(Volume v, String what) {
         if (v.state() == VolumeState.MIGRATING) {
             throw new ConflictException("volume '" + v.name() + "' cannot be " + what + " during migration "
                     + v.migrationId(), Map.of("volume", v.name(), "migrationId", v.migrationId()));

@@ -17,6 +17,8 @@ public final class WriteGate {
     /** Set while a migration is prepared: fence when the last ordinary writer leaves. */
     private boolean fenceWhenWritersLeave;
     private Consumer<WriteGate> onAutoFence = g -> { };
+    /** Set while a snapshot or clone reads the device: new writes wait rather than fail. */
+    private boolean paused;
 
     public WriteGate(boolean readOnly) {
         this.readOnly = readOnly;
@@ -47,6 +49,16 @@ public final class WriteGate {
     }
 
     synchronized boolean tryBeginWrite(boolean privileged) {
+        // A pause is short and the client cannot tell it from a slow disk; an error would be
+        // an I/O error in the guest. Access is decided after the pause, which may have changed it.
+        while (paused) {
+            try {
+                wait();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+        }
         if (readOnlyFor(privileged)) {
             return false;
         }
@@ -58,6 +70,35 @@ public final class WriteGate {
         if (--writesInFlight == 0) {
             notifyAll();
         }
+    }
+
+    /**
+     * Holds back new writes of every client (migration sink included) and waits until admitted
+     * ones completed: until {@link #resume} the device's content is a single point in time.
+     * Unlike a fence nothing is refused, so a VM writing meanwhile only sees latency.
+     */
+    public synchronized void pauseAndDrain() throws InterruptedException {
+        while (paused) {
+            wait();
+        }
+        paused = true;
+        try {
+            while (writesInFlight > 0) {
+                wait();
+            }
+        } catch (InterruptedException e) {
+            resume();
+            throw e;
+        }
+    }
+
+    public synchronized void resume() {
+        paused = false;
+        notifyAll();
+    }
+
+    public synchronized boolean paused() {
+        return paused;
     }
 
     /**
