@@ -1,5 +1,6 @@
 package io.dlsm.tests;
 
+import io.dlsm.tests.support.JsonHttp;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -245,12 +246,12 @@ class BackendMigrationAgainstBlockdTest {
         return NbdClient.connect(node.nbdHost(), node.nbdPort(), export);
     }
 
-    private static JsonNode ok(BlockdProcess.Reply r) {
+    private static JsonNode ok(JsonHttp.Reply r) {
         assertThat(r.status()).as("answer %s", r.body()).isEqualTo(200);
         return r.body();
     }
 
-    private static JsonNode created(BlockdProcess.Reply r) {
+    private static JsonNode created(JsonHttp.Reply r) {
         assertThat(r.status()).as("answer %s", r.body()).isEqualTo(201);
         return r.body();
     }

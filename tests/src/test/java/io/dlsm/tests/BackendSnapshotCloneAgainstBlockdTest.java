@@ -1,5 +1,6 @@
 package io.dlsm.tests;
 
+import io.dlsm.tests.support.JsonHttp;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -118,7 +119,7 @@ class BackendSnapshotCloneAgainstBlockdTest {
         assertContent("vol@snap-s1", atSnapshot);
 
         // The snapshot pins its volume until it is deleted.
-        BlockdProcess.Reply busy = backend.call("DELETE", "/v1/volumes/vol", null);
+        JsonHttp.Reply busy = backend.call("DELETE", "/v1/volumes/vol", null);
         assertThat(busy.status()).isEqualTo(409);
         assertThat(busy.body().path("message").asText()).contains("s1");
         assertThat(backend.call("DELETE", "/v1/volumes/vol/snapshots/s1", null).status()).isEqualTo(204);
@@ -177,7 +178,7 @@ class BackendSnapshotCloneAgainstBlockdTest {
         return d;
     }
 
-    private static JsonNode created(BlockdProcess.Reply r) {
+    private static JsonNode created(JsonHttp.Reply r) {
         assertThat(r.status()).as("answer %s", r.body()).isEqualTo(201);
         return r.body();
     }

@@ -1,5 +1,6 @@
 package io.dlsm.tests;
 
+import io.dlsm.tests.support.JsonHttp;
 import static io.dlsm.blockd.nbd.Nbd.*;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -200,16 +201,16 @@ class BadInputAgainstBlockdTest {
         assertThat(blockd.isAlive()).isTrue();
         PeerCommand.ok("qemu-io", "-f", "raw", "-r", "-c", "read -P 0xc3 0 4M", blockd.nbdUri("victim"));
 
-        BlockdProcess.Reply wrongType = blockd.callRaw("POST", "/v1/volumes", "{\"name\":\"x\",\"sizeBytes\":\"big\"}");
+        JsonHttp.Reply wrongType = blockd.callRaw("POST", "/v1/volumes", "{\"name\":\"x\",\"sizeBytes\":\"big\"}");
         assertThat(wrongType.status()).isEqualTo(400);
         assertThat(wrongType.body().path("details").path("field").asText()).isEqualTo("sizeBytes");
-        BlockdProcess.Reply badSize = blockd.callRaw("POST", "/v1/volumes", "{\"name\":\"x\",\"sizeBytes\":513}");
+        JsonHttp.Reply badSize = blockd.callRaw("POST", "/v1/volumes", "{\"name\":\"x\",\"sizeBytes\":513}");
         assertThat(badSize.status()).isEqualTo(400);
         assertThat(badSize.body().path("details").path("field").asText()).isEqualTo("sizeBytes");
-        BlockdProcess.Reply badAccess = blockd.callRaw("PUT", "/v1/volumes/victim/access", "{\"readOnly\":\"maybe\"}");
+        JsonHttp.Reply badAccess = blockd.callRaw("PUT", "/v1/volumes/victim/access", "{\"readOnly\":\"maybe\"}");
         assertThat(badAccess.status()).isEqualTo(400);
         assertThat(badAccess.body().path("details").path("field").asText()).isEqualTo("readOnly");
-        BlockdProcess.Reply truncated = blockd.callRaw("POST", "/v1/volumes", "{\"name\":");
+        JsonHttp.Reply truncated = blockd.callRaw("POST", "/v1/volumes", "{\"name\":");
         assertThat(truncated.status()).isEqualTo(400);
         assertThat(truncated.body().path("code").asText()).isNotBlank();
         assertThat(truncated.body().path("message").asText()).isNotBlank();

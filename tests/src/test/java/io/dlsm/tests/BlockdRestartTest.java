@@ -1,5 +1,6 @@
 package io.dlsm.tests;
 
+import io.dlsm.tests.support.JsonHttp;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -73,7 +74,7 @@ class BlockdRestartTest {
     }
 
     private JsonNode volume(String name) {
-        BlockdProcess.Reply r = blockd.call("GET", "/v1/volumes/" + name, null);
+        JsonHttp.Reply r = blockd.call("GET", "/v1/volumes/" + name, null);
         assertThat(r.status()).as("GET %s: %s", name, r.body()).isEqualTo(200);
         return r.body();
     }

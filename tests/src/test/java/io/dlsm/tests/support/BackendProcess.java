@@ -1,16 +1,10 @@
 package io.dlsm.tests.support;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.NullNode;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.UncheckedIOException;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -29,8 +23,7 @@ public final class BackendProcess implements AutoCloseable {
 
     private final Path stateDir;
     private final Path stderrLog;
-    private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-            .connectTimeout(Duration.ofSeconds(5)).build();
+    private final JsonHttp http;
     private Process process;
     private String api;
     private int starts;
@@ -38,6 +31,7 @@ public final class BackendProcess implements AutoCloseable {
     private BackendProcess(Path stateDir) {
         this.stateDir = stateDir;
         this.stderrLog = stateDir.resolveSibling(stateDir.getFileName() + "-backend-stderr.log");
+        this.http = new JsonHttp("backend", stderrLog, Duration.ofSeconds(60));
     }
 
     public static BackendProcess start(Path stateDir) {
@@ -55,23 +49,8 @@ public final class BackendProcess implements AutoCloseable {
         return stderrLog;
     }
 
-    public BlockdProcess.Reply call(String method, String path, Object body) {
-        try {
-            HttpRequest request = HttpRequest.newBuilder(URI.create(url() + path))
-                    .timeout(Duration.ofSeconds(60)).header("Content-Type", "application/json")
-                    .method(method, body == null ? HttpRequest.BodyPublishers.noBody()
-                            : HttpRequest.BodyPublishers.ofString(JSON.writeValueAsString(body)))
-                    .build();
-            HttpResponse<String> resp = http.send(request, HttpResponse.BodyHandlers.ofString());
-            String text = resp.body();
-            JsonNode node = text == null || text.isBlank() ? NullNode.getInstance() : JSON.readTree(text);
-            return new BlockdProcess.Reply(resp.statusCode(), node);
-        } catch (IOException e) {
-            throw new UncheckedIOException(method + " " + path + " failed; backend log: " + stderrLog, e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
+    public JsonHttp.Reply call(String method, String path, Object body) {
+        return http.call(url(), method, path, body);
     }
 
     /** SIGKILL: nothing is flushed or closed, as in a crash. */

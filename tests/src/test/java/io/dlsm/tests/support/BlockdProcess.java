@@ -2,15 +2,10 @@ package io.dlsm.tests.support;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.NullNode;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.UncheckedIOException;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -34,13 +29,10 @@ public final class BlockdProcess implements AutoCloseable {
     private static final Pattern READY = Pattern.compile("READY nbd=(\\S+):(\\d+) api=(\\S+)");
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    public record Reply(int status, JsonNode body) {
-    }
 
     private final Path dataDir;
     private final Path stderrLog;
-    private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-            .connectTimeout(Duration.ofSeconds(5)).build();
+    private final JsonHttp api;
     private Process process;
     private String nbdHost;
     private int nbdPort;
@@ -53,6 +45,7 @@ public final class BlockdProcess implements AutoCloseable {
         this.dataDir = dataDir;
         this.extraArgs = java.util.List.copyOf(extraArgs);
         this.stderrLog = dataDir.resolveSibling(dataDir.getFileName() + "-blockd-stderr.log");
+        this.api = new JsonHttp("blockd", stderrLog, Duration.ofSeconds(15));
     }
 
     /** Starts blockd on {@code dataDir}, which is created if needed. */
@@ -101,7 +94,7 @@ public final class BlockdProcess implements AutoCloseable {
 
     /** Creates a volume and returns its JSON; fails unless the API answers 201. */
     public JsonNode createVolume(String name, long sizeBytes, boolean readOnly) {
-        Reply r = call("POST", "/v1/volumes", Map.of("name", name, "sizeBytes", sizeBytes, "readOnly", readOnly));
+        JsonHttp.Reply r = call("POST", "/v1/volumes", Map.of("name", name, "sizeBytes", sizeBytes, "readOnly", readOnly));
         if (r.status() != 201) {
             throw new AssertionError("creating volume " + name + " answered " + r.status() + ": " + r.body());
         }
@@ -113,32 +106,13 @@ public final class BlockdProcess implements AutoCloseable {
     }
 
     /** A JSON call with a body serialized from {@code body} (null = no body). */
-    public Reply call(String method, String path, Object body) {
-        try {
-            return callRaw(method, path, body == null ? null : JSON.writeValueAsString(body));
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+    public JsonHttp.Reply call(String method, String path, Object body) {
+        return api.call(apiBase, method, path, body);
     }
 
     /** A call with the body sent verbatim, for malformed-input tests. */
-    public Reply callRaw(String method, String path, String rawBody) {
-        HttpRequest.BodyPublisher publisher = rawBody == null
-                ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(rawBody);
-        HttpRequest request = HttpRequest.newBuilder(URI.create(apiBase + path))
-                .timeout(Duration.ofSeconds(15)).header("Content-Type", "application/json")
-                .method(method, publisher).build();
-        try {
-            HttpResponse<String> resp = http.send(request, HttpResponse.BodyHandlers.ofString());
-            String text = resp.body();
-            JsonNode node = text == null || text.isBlank() ? NullNode.getInstance() : JSON.readTree(text);
-            return new Reply(resp.statusCode(), node);
-        } catch (IOException e) {
-            throw new UncheckedIOException(method + " " + path + " failed; blockd log: " + stderrLog, e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
+    public JsonHttp.Reply callRaw(String method, String path, String rawBody) {
+        return api.callRaw(apiBase, method, path, rawBody);
     }
 
     /** SIGKILL: no shutdown hook runs, as in a crash. */
