@@ -16,6 +16,12 @@ cleanup() {
     for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done
     sleep 1
     for p in "${pids[@]}"; do kill -KILL -- "-$p" 2>/dev/null || true; done
+    # RabbitMQ's epmd daemonizes out of the process group: find it by its private port.
+    if [ -n "${epmd_port:-}" ]; then
+        for p in $(ss -ltnpH "sport = :$epmd_port" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do
+            kill "$p" 2>/dev/null || true
+        done
+    fi
     if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work dir kept: $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -69,9 +75,10 @@ wait_for 60 "two UP nodes" nodes_up
 
 # -- RabbitMQ ------------------------------------------------------------------
 rport=$(free_port)
+epmd_port=$(free_port)
 mkdir -p "$work/rabbit/home"
 start rabbitmq env HOME="$work/rabbit/home" RABBITMQ_NODE_PORT="$rport" \
-    RABBITMQ_DIST_PORT="$(free_port)" ERL_EPMD_PORT="$(free_port)" \
+    RABBITMQ_DIST_PORT="$(free_port)" ERL_EPMD_PORT="$epmd_port" \
     RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODENAME="dlsm$rport@localhost" \
     RABBITMQ_MNESIA_BASE="$work/rabbit/mnesia" RABBITMQ_LOG_BASE="$work/rabbit/log" \
     /usr/lib/rabbitmq/bin/rabbitmq-server

@@ -62,6 +62,8 @@ public final class SinkManager implements Closeable {
         final Sink sink;
         final Export export;
         final RateLimiter limiter;
+        /** One commit at a time: the hydrated hook and the periodic reconciler may both ask. */
+        final java.util.concurrent.atomic.AtomicBoolean committing = new java.util.concurrent.atomic.AtomicBoolean();
         BackgroundCopier copier;
 
         Managed(Sink sink, Export export, RateLimiter limiter) {
@@ -352,6 +354,9 @@ public final class SinkManager implements Closeable {
             throw conflict(name, "sink " + name + " is " + s + " with " + (m.sink.present().regions()
                     - m.sink.present().count()) + " regions still on the source; it can be committed once HYDRATED");
         }
+        if (!m.committing.compareAndSet(false, true)) {
+            return status(m);
+        }
         try {
             if (m.copier != null) {
                 m.copier.stop();
@@ -367,6 +372,8 @@ public final class SinkManager implements Closeable {
             new SinkJournal(dir, name, json).delete();
         } catch (IOException e) {
             throw storage(name, "commit", e);
+        } finally {
+            m.committing.set(false);
         }
         log.info("sink {} committed: the volume is now local to this node", name);
         notifyState(name, SinkState.COMMITTED);
@@ -374,6 +381,7 @@ public final class SinkManager implements Closeable {
     }
 
     private void autoCommit(String name) {
+        log.info("sink {}: committing automatically", name);
         try {
             commit(name);
         } catch (RuntimeException e) {
@@ -433,6 +441,11 @@ public final class SinkManager implements Closeable {
             all = new ArrayList<>(sinks.values());
         }
         for (Managed m : all) {
+            // Level-triggered as well as edge-triggered: a hydrated sink whose hook did not lead
+            // to a commit (a restart at the wrong moment, a failed attempt) is committed here.
+            if (m.sink.state() == SinkState.HYDRATED && m.sink.record().autoCommit() && !m.committing.get()) {
+                background.execute(() -> autoCommit(m.sink.name()));
+            }
             if (m.sink.state().hydrating()) {
                 try {
                     m.sink.commitBitmap();
