@@ -8,7 +8,8 @@ import sys
 
 MIB = 1 << 20
 NAMES = {"dlsm": "DLSM", "mirror-background": "mirror (background)",
-         "mirror-write-blocking": "mirror (write-blocking)"}
+         "mirror-write-blocking": "mirror (write-blocking)",
+         "shared": "shared storage (memory only; downtime baseline)"}
 
 
 def fmt(v, spec="%.1f", none="—"):
@@ -50,7 +51,7 @@ def main(src, table_path, plot_path):
     import matplotlib.pyplot as plt
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     styles = {"dlsm": ("o-", "tab:green"), "mirror-background": ("s-", "tab:red"),
-              "mirror-write-blocking": ("^-", "tab:blue")}
+              "mirror-write-blocking": ("^-", "tab:blue"), "shared": ("d--", "tab:gray")}
     for method in order:
         rs = [r for r in rows if r["method"] == method]
         if not rs:

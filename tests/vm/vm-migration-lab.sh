@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One live migration of a real VM (QEMU, unmodified) with its disk, DLSM or QEMU drive-mirror.
 #
-#   METHOD=dlsm|mirror-background|mirror-write-blocking tests/vm/vm-migration-lab.sh
+#   METHOD=dlsm|mirror-background|mirror-write-blocking|shared tests/vm/vm-migration-lab.sh
 #
 # The guest (tests/guest/build-guest.sh + tests/vm/guest-workload.sh) writes self-describing
 # 1 MiB records to its raw disk with O_DIRECT at RATE MB/s, reads earlier ones back and checks
@@ -26,7 +26,9 @@
 # consoles for I/O errors. Exit status 0 only when everything holds.
 #
 # Environment:
-#   METHOD         dlsm (default), mirror-background, mirror-write-blocking
+#   METHOD         dlsm (default), mirror-background, mirror-write-blocking, shared (the
+#                  baseline: both QEMUs on node A's export, memory-only migration, no
+#                  storage moves; what a cluster with shared storage does)
 #   DISK_MIB       disk size (default 128); SLOTS records of 1 MiB (default DISK_MIB / 2), the
 #                  rest stays a hole; the disk starts with one full lap of records (host-made)
 #   RATE           guest write rate in MB/s: 0 = idle, max = unthrottled (default 10)
@@ -65,8 +67,8 @@ MIGRATE_LIMIT=${MIGRATE_LIMIT:-300}
 COMMIT_LIMIT=${COMMIT_LIMIT:-300}
 ACCEL=${ACCEL:-auto}
 MEM_MIB=${MEM_MIB:-256}
-case $METHOD in dlsm|mirror-background|mirror-write-blocking) ;; *)
-    echo "METHOD must be dlsm, mirror-background or mirror-write-blocking" >&2; exit 2 ;; esac
+case $METHOD in dlsm|mirror-background|mirror-write-blocking|shared) ;; *)
+    echo "METHOD must be dlsm, mirror-background, mirror-write-blocking or shared" >&2; exit 2 ;; esac
 
 say() { echo "[$(date +%T)] $*"; }
 fail() { echo "vm-migration-lab: FAIL: $*" >&2; exit 1; }
@@ -87,7 +89,7 @@ if [ ${#missing[@]} -gt 0 ]; then
         { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null; }
 fi
 jar=$root/dlsm-blockd/target/dlsm-blockd.jar
-if [ "$METHOD" = dlsm ] && [ ! -f "$jar" ]; then
+if [ "${METHOD#mirror-}" = "$METHOD" ] && [ ! -f "$jar" ]; then
     say "building blockd"
     (cd "$root" && mvn -B -q -pl dlsm-blockd -am package -DskipTests) >&2
 fi
@@ -212,6 +214,14 @@ if [ "$METHOD" = dlsm ]; then
     inA nbdcopy "$work/base.img" "nbd://$A_NBD/$vol"
     src_disk=nbd://$A_NBD/$vol
     dst_disk=nbd://$B_NBD/$vol
+elif [ "$METHOD" = shared ]; then
+    start_node a inA "$HA"
+    A_API=$(field a api) A_NBD=$(field a nbd)
+    say "node A: nbd $A_NBD api $A_API (shared by both QEMUs)"
+    api inA "$A_API" POST /v1/volumes "{\"name\":\"$vol\",\"sizeBytes\":$((DISK_MIB << 20))}" >/dev/null
+    inA nbdcopy "$work/base.img" "nbd://$A_NBD/$vol"
+    src_disk=nbd://$A_NBD/$vol
+    dst_disk=$src_disk
 else
     cp --sparse=always "$work/base.img" "$work/src.img"
     truncate -s "${DISK_MIB}M" "$work/dst.img"
@@ -272,7 +282,7 @@ for _ in $(seq 300); do
     sleep 0.1
 done
 converged=true
-if [ "$METHOD" != dlsm ]; then
+if [ "${METHOD#mirror-}" != "$METHOD" ]; then
     mode=${METHOD#mirror-}
     say "drive-mirror ($mode) to $dst_disk"
     if mirror=$($py "$lab" mirror "$work/qmp1.sock" disk0 "$dst_disk" "$mode" "$MIRROR_LIMIT"); then
@@ -283,7 +293,7 @@ if [ "$METHOD" != dlsm ]; then
     fi
 fi
 if [ "$converged" = true ]; then
-    job=''; [ "$METHOD" = dlsm ] || job=mirror0
+    job=''; [ "${METHOD#mirror-}" = "$METHOD" ] || job=mirror0
     if ! mig=$($py "$lab" migrate "$work/qmp1.sock" "tcp:$HB:$mig_port" "$MIGRATE_LIMIT" $job); then
         case $mig in *'"timeout"'*) ;; *) fail "migration: $mig" ;; esac
         # Never completed (the guest dirties memory and disk faster than the link drains):
@@ -329,7 +339,8 @@ if [ "$converged" = true ]; then
         done
         res hydration_s "$(secs "$t_active" "$t_end")"
     else
-        # The mirror was cancelled (after its final sync) while the guest was paused.
+        # Mirror: cancelled (after its final sync) while the guest was paused. Shared: the
+        # disk never moved. Either way the migration ends when the VM runs on B.
         t_end=$t_running
         qmp "$work/qmp1.sock" quit >/dev/null || true
         wait_pid "$qemu1" 30 || fail "QEMU 1 did not quit"
@@ -340,7 +351,7 @@ else
     # Not converged: give up the migration like an operator would; the VM stays on the source.
     if [ "$METHOD" = dlsm ]; then
         api inB "$B_API" POST "/v1/sinks/$vol/abort" '{}' >/dev/null || true
-    else
+    elif [ "$METHOD" != shared ]; then
         # force: abandon the copy at once (the source stays authoritative)
         $py "$lab" cancel "$work/qmp1.sock" mirror0 60 force >/dev/null || fail "block-job-cancel did not finish"
     fi
@@ -380,6 +391,10 @@ say "guest: $(grep '^VERIFY ALL' "$run_con") / $final"
 if [ "$METHOD" = dlsm ]; then
     inB nbdcopy "nbd://$B_NBD/$vol" "$work/got.img"
     check_img=$work/got.img
+elif [ "$METHOD" = shared ]; then
+    inA nbdcopy "nbd://$A_NBD/$vol" "$work/got.img"
+    check_img=$work/got.img
+    res storage_wire_bytes 0
 else
     kill "$nbdkit_pid"; wait_pid "$nbdkit_pid" 30 || true
     stats=$($py "$lab" nbdkit-stats "$work/nbdkit-stats.txt")
