@@ -27,6 +27,7 @@ function install_dlsm_prereqs {
 }
 
 function install_dlsm {
+    # A deployment build of the jars: the tests run in the project's own CI, not in devstack.
     (cd "$DLSM_REPO_DIR" && mvn -B -ntp -q -DskipTests package)
     pip_install "$DLSM_REPO_DIR/cinder-driver-shim"
 }
@@ -92,6 +93,7 @@ function stop_dlsm {
 function clean_dlsm {
     # Volumes live under the state dir: devstack's clean removes everything.
     sudo rm -rf "$DLSM_STATE_DIR"
+    # clean may run on a host where the shim was never installed: absent is the goal anyway.
     pip uninstall -y dlsm-cinder >/dev/null 2>&1 || true
 }
 
