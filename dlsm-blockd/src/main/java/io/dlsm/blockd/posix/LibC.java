@@ -7,7 +7,8 @@ import com.sun.jna.Native;
 /**
  * The few libc calls the JDK does not expose: SEEK_DATA/SEEK_HOLE for block status and
  * fallocate for punching holes and zeroing ranges without writing zeroes, FICLONE for
- * snapshots on filesystems that can share extents.
+ * snapshots on filesystems that can share extents, sync_file_range and posix_fadvise so a bulk
+ * copy can write behind itself instead of filling the page cache.
  */
 public interface LibC extends Library {
     LibC INSTANCE = Native.load("c", LibC.class);
@@ -22,6 +23,10 @@ public interface LibC extends Library {
     int ENXIO = 6;
     int EOPNOTSUPP = 95;
     int ENOSPC = 28;
+    int SYNC_FILE_RANGE_WAIT_BEFORE = 1;
+    int SYNC_FILE_RANGE_WRITE = 2;
+    int SYNC_FILE_RANGE_WAIT_AFTER = 4;
+    int POSIX_FADV_DONTNEED = 4;
     /** _IOW(0x94, 9, int): share the source's extents with the destination (reflink). */
     long FICLONE = 0x40049409L;
 
@@ -34,4 +39,9 @@ public interface LibC extends Library {
     int fallocate(int fd, int mode, long offset, long length) throws LastErrorException;
 
     int ioctl(int fd, long request, int arg) throws LastErrorException;
+
+    int sync_file_range(int fd, long offset, long nbytes, int flags) throws LastErrorException;
+
+    /** Returns the error number instead of setting errno. */
+    int posix_fadvise(int fd, long offset, long len, int advice);
 }

@@ -10,8 +10,9 @@ import java.util.List;
 
 /**
  * A second descriptor on a volume file for the operations that work on the inode rather
- * than on bytes: allocation queries and hole punching. A separate descriptor is safe because
- * SEEK_DATA/SEEK_HOLE and fallocate act on the file, not on the descriptor's position.
+ * than on bytes: allocation queries, hole punching and page-cache write-behind. A separate
+ * descriptor is safe because SEEK_DATA/SEEK_HOLE, fallocate, sync_file_range and
+ * posix_fadvise act on the file, not on the descriptor's position.
  */
 public final class SparseFile implements Closeable {
     private final LibC libc;
@@ -98,6 +99,36 @@ public final class SparseFile implements Closeable {
             pos = stop;
         }
         return total;
+    }
+
+    /**
+     * Starts writeback of the range's dirty pages without waiting. Says nothing about
+     * durability: it neither flushes the device cache nor the file's metadata.
+     */
+    public void startWriteback(long offset, long length) throws IOException {
+        syncFileRange(offset, length, LibC.SYNC_FILE_RANGE_WRITE);
+    }
+
+    /**
+     * Waits until the range's pages are written back, then drops them from the page cache.
+     * Pages dirtied again meanwhile stay cached (DONTNEED never discards dirty data).
+     */
+    public void writeBackAndEvict(long offset, long length) throws IOException {
+        syncFileRange(offset, length, LibC.SYNC_FILE_RANGE_WAIT_BEFORE | LibC.SYNC_FILE_RANGE_WRITE
+                | LibC.SYNC_FILE_RANGE_WAIT_AFTER);
+        int err = libc.posix_fadvise(fd, offset, length, LibC.POSIX_FADV_DONTNEED);
+        if (err != 0) {
+            throw new IOException("posix_fadvise(DONTNEED) on " + path + " failed: errno " + err);
+        }
+    }
+
+    private void syncFileRange(long offset, long length, int flags) throws IOException {
+        try {
+            libc.sync_file_range(fd, offset, length, flags);
+        } catch (LastErrorException e) {
+            throw new IOException("sync_file_range(" + flags + ") on " + path + " failed: errno "
+                    + e.getErrorCode(), e);
+        }
     }
 
     /** -1 when there is no data at or after pos (ENXIO). */

@@ -29,7 +29,7 @@ final class BackgroundCopier implements Runnable {
     private static final Logger log = LoggerFactory.getLogger(BackgroundCopier.class);
     static final int BATCH_BYTES = 1 << 20;
     /** Batch size while the guest is fetching: a big background read delays its fetch. */
-    static final int GUEST_ACTIVE_BATCH_BYTES = 256 << 10;
+    static final int GUEST_ACTIVE_BATCH_BYTES = 64 << 10;
     /** How long after an on-demand fetch the guest counts as active. */
     private static final long GUEST_ACTIVE_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
     static final int IN_FLIGHT = 16;
@@ -52,6 +52,8 @@ final class BackgroundCopier implements Runnable {
      * instead of waiting for the local write.
      */
     private final java.util.concurrent.ExecutorService store;
+    /** Touched only by {@link #store}'s thread. */
+    private final WriteBehind writeBehind;
 
     BackgroundCopier(Sink sink, SourceLink link, BufferPool buffers, RateLimiter limiter, Duration deadline) {
         this.sink = sink;
@@ -59,6 +61,7 @@ final class BackgroundCopier implements Runnable {
         this.buffers = buffers;
         this.limiter = limiter;
         this.deadline = deadline;
+        this.writeBehind = new WriteBehind(sink.name(), sink.local());
         this.store = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, "copier-store-" + sink.name());
             t.setDaemon(true);
@@ -141,11 +144,23 @@ final class BackgroundCopier implements Runnable {
         }
         try {
             drain();
+            finishWriteBehind();
             sink.checkHydrated();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (IOException | RuntimeException e) {
             log.warn("sink {}: could not complete hydration: {}", sink.name(), e.toString());
+        }
+    }
+
+    /** On the store thread, which owns the write-behind window; skipped once stopped. */
+    private void finishWriteBehind() throws InterruptedException {
+        try {
+            store.submit(writeBehind::finish).get();
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            // stop() shut the store down: the sink is closing and its cache footprint is moot
+        } catch (java.util.concurrent.ExecutionException e) {
+            log.warn("sink {}: write-behind did not finish: {}", sink.name(), e.getCause().toString());
         }
     }
 
@@ -294,6 +309,7 @@ final class BackgroundCopier implements Runnable {
             reads.add(CompletableFuture.failedFuture(e));
         }
         CompletableFuture.allOf(reads.toArray(CompletableFuture[]::new)).whenCompleteAsync((ok, failure) -> {
+            boolean stored = false;
             try {
                 if (failure == null) {
                     long pos = off;
@@ -313,6 +329,7 @@ final class BackgroundCopier implements Runnable {
                     sink.counters.copiedInBackground.add(dataBytes);
                     sink.counters.skippedHoles.add(len - dataBytes);
                     meter.add(len);
+                    stored = true;
                 } else {
                     asyncFailure.compareAndSet(null, failure instanceof IOException io ? io
                             : new IOException(failure.getMessage(), failure));
@@ -325,6 +342,13 @@ final class BackgroundCopier implements Runnable {
                 }
                 claim.complete(null);
                 buffers.release(buf);
+            }
+            // After the claims are released: waiting for writeback must not hold up the guest.
+            try {
+                if (stored) {
+                    writeBehind.stored(off, len);
+                }
+            } finally {
                 inFlight.release();
             }
         }, store);

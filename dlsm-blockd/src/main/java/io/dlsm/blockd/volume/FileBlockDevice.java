@@ -163,6 +163,16 @@ public final class FileBlockDevice implements BlockDevice {
         return sparse.noDataIn(offset, Math.min(size, offset + length));
     }
 
+    /** See {@link SparseFile#startWriteback}: no durability implied. */
+    public void startWriteback(long offset, long length) throws IOException {
+        sparse.startWriteback(offset, length);
+    }
+
+    /** See {@link SparseFile#writeBackAndEvict}: never discards data. */
+    public void writeBackAndEvict(long offset, long length) throws IOException {
+        sparse.writeBackAndEvict(offset, length);
+    }
+
     /** Bytes that hold data (not holes), from the filesystem's allocation map. */
     public long allocatedBytes() throws IOException {
         return sparse.dataBytes(size);

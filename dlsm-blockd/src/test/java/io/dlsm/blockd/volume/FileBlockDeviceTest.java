@@ -139,4 +139,24 @@ class FileBlockDeviceTest {
     void blockStatusStopsAtTheEndOfTheDevice() throws Exception {
         assertThat(device.blockStatus(SIZE - 4096, 1 << 20)).containsExactly(Extent.hole(SIZE - 4096, 4096));
     }
+
+    @Test
+    void writeBackAndEvictDropsTheRangeFromThePageCacheAndKeepsItsData() throws Exception {
+        byte[] data = fillFirst256K();
+        assertThat(SparseDevices.residentBytes(dir.resolve("dev.img"))).isGreaterThanOrEqualTo(4 * KIB_64);
+        device.startWriteback(0, 4 * KIB_64);
+        device.writeBackAndEvict(0, 4 * KIB_64);
+        assertThat(SparseDevices.residentBytes(dir.resolve("dev.img"))).isZero();
+        assertThat(read(0, 4 * KIB_64)).isEqualTo(data);
+    }
+
+    @Test
+    void evictionNeverLosesAWriteMadeAfterTheWritebackStarted() throws Exception {
+        fillFirst256K();
+        device.startWriteback(0, 4 * KIB_64);
+        byte[] rewrite = pattern(KIB_64 + 1);
+        device.write(KIB_64, ByteBuffer.wrap(rewrite), false);
+        device.writeBackAndEvict(0, 4 * KIB_64);
+        assertThat(read(KIB_64, rewrite.length)).isEqualTo(rewrite);
+    }
 }

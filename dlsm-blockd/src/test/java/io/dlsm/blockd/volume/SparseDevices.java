@@ -16,4 +16,15 @@ public final class SparseDevices {
         }
         return FileBlockDevice.open(LibC.INSTANCE, file);
     }
+
+    /** Page-cache residency of a file in bytes, from util-linux's fincore (mincore(2)). */
+    public static long residentBytes(Path file) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder("fincore", "--bytes", "--noheadings", "--output", "RES", file.toString())
+                .redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes()).trim();
+        if (p.waitFor() != 0) {
+            throw new IOException("fincore " + file + " failed: " + out);
+        }
+        return Long.parseLong(out);
+    }
 }
