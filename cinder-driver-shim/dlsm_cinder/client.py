@@ -157,6 +157,14 @@ class DLSMClient(object):
         return self.request('POST', '/v1/volumes/%s/connection' % name,
                             {'host': host, 'mode': mode})
 
+    def disconnect(self, name, host):
+        """Tear down host's kernel device of the volume, if it has one.
+
+        404 (the volume is gone) leaves nothing to tear down either.
+        """
+        self.request('DELETE', '/v1/volumes/%s/connection/%s' % (name, host),
+                     ok_statuses=(404,))
+
     def create_snapshot(self, volume, name):
         return self.request('POST', '/v1/volumes/%s/snapshots' % volume,
                             {'name': name})

@@ -275,21 +275,36 @@ class DLSMDriver(driver.VolumeDriver):
 
     def terminate_connection(self, volume, connector, **kwargs):
         if not connector:
-            # Force-detach from every host: no migration decision to take.
+            # Force-detach from every host: no migration decision to take,
+            # and no host named whose device could be torn down.
+            LOG.info('DLSM volume %s force-detached without a connector',
+                     self._name(volume))
             return
+        name = self._name(volume)
         node = self._node_for_host(connector.get('host'))
-        bvol = self.client.get_volume(self._name(volume))
-        mig = self._open_migration(bvol) if bvol else None
-        if not mig or mig.get('phase') != 'PREPARED':
+        bvol = self.client.get_volume(name)
+        if bvol is None:
             return
-        if node == mig.get('sourceNode'):
+        mig = self._open_migration(bvol)
+        prepared = mig is not None and mig.get('phase') == 'PREPARED'
+        if prepared and node == mig.get('targetNode'):
+            # Live-migration rollback: the destination gives up before the
+            # switch, so the source never stopped being authoritative. Its
+            # device reads through the sink: remove it before the sink goes.
+            self._remove_device(name, node)
+            self._migration_call(self.client.abort_migration, mig)
+            return
+        if prepared and node == mig.get('sourceNode'):
             # Post-live-migration: the instance runs on the destination and
             # the source lets go. Fence the source and activate the sink.
             self._migration_call(self.client.switch_migration, mig)
-        elif node == mig.get('targetNode'):
-            # Live-migration rollback: the destination gives up before the
-            # switch, so the source never stopped being authoritative.
-            self._migration_call(self.client.abort_migration, mig)
+        self._remove_device(name, node)
+
+    def _remove_device(self, name, node):
+        # Only "local" connections have a kernel device on the host's node;
+        # an nbd connection is QEMU's own socket, gone with the instance.
+        if self._mode == 'local':
+            self.client.disconnect(name, node)
 
     def _migration_call(self, call, mig):
         try:

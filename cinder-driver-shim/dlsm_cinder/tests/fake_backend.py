@@ -27,6 +27,7 @@ class FakeBackend(object):
         self.migrations = {}
         self.calls = []            # [(method, path, body)]
         self.writers = {}          # volume -> node whose VM writes it
+        self.devices = set()       # (volume, node) with a local device
         self.fail_next = []        # status codes to answer before real work
         self._ids = itertools.count(1)
 
@@ -60,6 +61,7 @@ class FakeBackend(object):
         ('DELETE', r'/v1/volumes/([^/]+)$', '_delete_volume'),
         ('PUT', r'/v1/volumes/([^/]+)/size$', '_extend_volume'),
         ('POST', r'/v1/volumes/([^/]+)/connection$', '_connection'),
+        ('DELETE', r'/v1/volumes/([^/]+)/connection/([^/]+)$', '_disconnect'),
         ('POST', r'/v1/volumes/([^/]+)/snapshots$', '_create_snapshot'),
         ('DELETE', r'/v1/volumes/([^/]+)/snapshots/([^/]+)$',
          '_delete_snapshot'),
@@ -182,12 +184,18 @@ class FakeBackend(object):
         if body['mode'] == 'local':
             if node != body['host']:
                 raise _Err(409, 'CONFLICT', 'local only on the owner node')
+            self.devices.add((name, node))
             return 200, {'driverVolumeType': 'local',
                          'data': {'device_path': '/dev/mapper/dlsm-' + name}}
         n = self.nodes[node]
         return 200, {'driverVolumeType': 'nbd',
                      'data': {'host': n['nbdHost'], 'port': n['nbdPort'],
                               'export': name}}
+
+    def _disconnect(self, body, name, host):
+        self._vol(name)
+        self.devices.discard((name, host))
+        return 204, None
 
     def _create_snapshot(self, body, vname):
         v = self._vol(vname)

@@ -17,7 +17,8 @@ DRIVER_CALLS = ('validate_connector', 'create_export', 'initialize_connection',
                 'terminate_connection', 'remove_export', 'migrate_volume')
 
 
-class CallOrderTestCase(base.DriverTestCase):
+class CallOrderBase(base.DriverTestCase):
+    """A VolumeManager over the driver, recording the calls Cinder makes."""
 
     def setUp(self):
         super().setUp()
@@ -88,6 +89,10 @@ class CallOrderTestCase(base.DriverTestCase):
 
     def migrations(self):
         return list(self.backend.migrations.values())
+
+
+
+class CallOrderTestCase(CallOrderBase):
 
     def test_nova_live_migration(self):
         vol = self.create_volume()
@@ -179,3 +184,56 @@ class CallOrderTestCase(base.DriverTestCase):
         # Usable on node2 at once: an attach there needs no further move.
         _, conn = self.attach(vol, 'node2')
         self.assertEqual(self.backend.nodes['node2']['nbdHost'], conn['host'])
+
+
+class LocalModeCallOrderTestCase(CallOrderBase):
+    """Nodes with the kernel path: every host gets /dev/mapper/dlsm-NAME, and
+    each detach tears that host's device down again."""
+    mode = 'local'
+
+    def devices(self, vol):
+        return sorted(n for v, n in self.backend.devices if v == vol.name_id)
+
+    def test_attach_and_detach_create_and_remove_the_device(self):
+        vol = self.create_volume()
+        att, conn = self.attach(vol, 'node1')
+        self.assertEqual('/dev/mapper/dlsm-%s' % vol.name_id,
+                         conn['device_path'])
+        self.assertEqual(['node1'], self.devices(vol))
+        self.detach(vol, att)
+        self.assertEqual([], self.devices(vol))
+        self.assertEqual('DELETE /v1/volumes/%s/connection/node1'
+                         % vol.name_id, self.backend.paths()[-1])
+
+    def test_nova_live_migration(self):
+        vol = self.create_volume()
+        src_att, _ = self.attach(vol, 'node1')
+        self.backend.writers[vol.name_id] = 'node1'
+        dst_att, conn = self.attach(vol, 'node2')
+        mig = self.migrations()[0]
+        self.assertEqual(['node1', 'node2'], self.devices(vol))
+        del self.backend.calls[:]
+        # post_live_migration at the source: switch, then the source's
+        # device goes; the destination's stays with the instance.
+        self.detach(vol, src_att)
+        self.assertEqual(['POST /v1/migrations/%s/switch' % mig['id'],
+                          'DELETE /v1/volumes/%s/connection/node1'
+                          % vol.name_id], self.backend.paths())
+        self.assertEqual(['node2'], self.devices(vol))
+        self.assertEqual('ACTIVE', mig['phase'])
+
+    def test_nova_live_migration_rollback(self):
+        vol = self.create_volume()
+        src_att, _ = self.attach(vol, 'node1')
+        self.backend.writers[vol.name_id] = 'node1'
+        dst_att, _ = self.attach(vol, 'node2')
+        mig = self.migrations()[0]
+        del self.backend.calls[:]
+        # The destination's device reads through the sink: it goes first.
+        self.detach(vol, dst_att)
+        self.assertEqual(['DELETE /v1/volumes/%s/connection/node2'
+                          % vol.name_id,
+                          'POST /v1/migrations/%s/abort' % mig['id']],
+                         self.backend.paths())
+        self.assertEqual(['node1'], self.devices(vol))
+        self.assertEqual('ABORTED', mig['phase'])

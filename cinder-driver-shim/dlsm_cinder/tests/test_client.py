@@ -111,6 +111,17 @@ class DLSMClientTestCase(testtools.TestCase):
         self.assertIsNone(self.client.delete_volume('v'))
         self.m.delete(URL + '/v1/volumes/v/snapshots/s', status_code=404)
         self.assertIsNone(self.client.delete_snapshot('v', 's'))
+        self.m.delete(URL + '/v1/volumes/v/connection/n1', status_code=404)
+        self.assertIsNone(self.client.disconnect('v', 'n1'))
+
+    def test_disconnect_failure_names_the_node(self):
+        self.m.delete(URL + '/v1/volumes/v/connection/n1', status_code=502,
+                      json={'code': 'NODE_FAILED',
+                            'message': "node 'n1': device busy"})
+        self.client.retries = 0
+        e = self.assertRaises(client.DLSMAPIException,
+                              self.client.disconnect, 'v', 'n1')
+        self.assertIn("node 'n1'", str(e))
 
     def test_get_missing_volume_and_node_is_none(self):
         self.m.get(URL + '/v1/volumes/v', status_code=404)

@@ -94,6 +94,17 @@ public final class VolumeResource {
                 migrations.activeFor(name).map(Migration::targetNode));
     }
 
+    /**
+     * The host detached: its kernel device, if it has one, is torn down. Idempotent; the
+     * answer is 204 also when there was nothing to tear down (mode nbd, or already gone).
+     */
+    @DELETE
+    @Path("{name}/connection/{host}")
+    public Response disconnect(@PathParam("name") String name, @PathParam("host") String host) {
+        volumes.disconnect(name, host);
+        return Response.noContent().build();
+    }
+
     static void requireBody(Object body) {
         if (body == null) {
             throw new BadRequestException("body", "a JSON request body is required");

@@ -51,4 +51,18 @@ final class LocalConnections {
                 toTarget ? " (over the migration sink)" : "");
         return new ConnectionInfo(DRIVER_VOLUME_TYPE, Map.of("device_path", device));
     }
+
+    /**
+     * Removes the host's device. Only nodes that registered a device-mapper path can have
+     * one; the node's blockd answers success when the device is already gone, so a repeated
+     * detach (Cinder retries) is harmless.
+     */
+    void disconnect(Volume v, String host) {
+        Optional<Node> node = nodes.find(host);
+        if (node.isEmpty() || !Boolean.TRUE.equals(node.get().capabilities().deviceMapper())) {
+            return;
+        }
+        client.deleteDevice(node.get(), v.name());
+        LOG.info("volume {}: kernel device on node {} removed", v.name(), host);
+    }
 }

@@ -188,6 +188,12 @@ public final class VolumeService {
         return new ConnectionInfo("nbd", Map.of("host", node.nbdHost(), "port", node.nbdPort(), "export", name));
     }
 
+    /** Tears down {@code host}'s kernel device of the volume, if the host can have one. */
+    public void disconnect(String name, String host) {
+        Volume v = get(name);
+        new LocalConnections(nodes, client).disconnect(v, host);
+    }
+
     // ---------------------------------------------------------- for the migration orchestrator
 
     /** Marks the volume as migrating under {@code migrationId}; the caller checked it is free. */

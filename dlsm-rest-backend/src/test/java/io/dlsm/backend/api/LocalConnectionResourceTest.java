@@ -111,6 +111,40 @@ class LocalConnectionResourceTest extends ApiTestSupport {
         assertThat((String) json(r).get("message")).contains("'n1'").contains("kernel device of v1");
     }
 
+    @Test
+    void detachingFromAKernelPathNodeRemovesItsDevice() {
+        assertThat(target("/v1/volumes/v1/connection/n1").request().delete().getStatus()).isEqualTo(204);
+
+        verify(nodeClient()).deleteDevice(argThat(n -> n.name().equals("n1")), eq("v1"));
+    }
+
+    @Test
+    void detachingFromANodeWithoutDeviceMapperOrAnUnknownHostHasNothingToRemove() {
+        assertThat(target("/v1/volumes/v2/connection/plain").request().delete().getStatus()).isEqualTo(204);
+        assertThat(target("/v1/volumes/v2/connection/compute-9").request().delete().getStatus()).isEqualTo(204);
+
+        verify(nodeClient(), never()).deleteDevice(any(), any());
+    }
+
+    @Test
+    void detachingAnUnknownVolumeIs404() {
+        Response r = target("/v1/volumes/nope/connection/n1").request().delete();
+
+        assertThat(r.getStatus()).isEqualTo(404);
+        assertThat((String) json(r).get("message")).contains("nope");
+    }
+
+    @Test
+    void aFailingDeviceRemovalIs502NamingTheNode() {
+        org.mockito.Mockito.doThrow(new NodeCallException("n1", "remove the kernel device of v1", 500, "device busy"))
+                .when(nodeClient()).deleteDevice(any(), eq("v1"));
+
+        Response r = target("/v1/volumes/v1/connection/n1").request().delete();
+
+        assertThat(r.getStatus()).isEqualTo(502);
+        assertThat((String) json(r).get("message")).contains("'n1'").contains("kernel device of v1");
+    }
+
     private Response post(String path, Object body) {
         return target(path).request().post(Entity.entity(body, MediaType.APPLICATION_JSON_TYPE));
     }
