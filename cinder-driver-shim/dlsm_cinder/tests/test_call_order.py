@@ -90,6 +90,16 @@ class CallOrderBase(base.DriverTestCase):
     def migrations(self):
         return list(self.backend.migrations.values())
 
+    def prepare_live_migration(self):
+        """Instance on node1 writing the volume, pre_live_migration to node2
+        done: returns (volume, source attachment, destination attachment,
+        the PREPARED migration)."""
+        vol = self.create_volume()
+        src_att, _ = self.attach(vol, 'node1')
+        self.backend.writers[vol.name_id] = 'node1'
+        dst_att, _ = self.attach(vol, 'node2')
+        return vol, src_att, dst_att, self.migrations()[0]
+
 
 
 class CallOrderTestCase(CallOrderBase):
@@ -137,11 +147,7 @@ class CallOrderTestCase(CallOrderBase):
         self.assertEqual('COMMITTED', mig['phase'])
 
     def test_nova_live_migration_switched_by_backend_first(self):
-        vol = self.create_volume()
-        src_att, _ = self.attach(vol, 'node1')
-        self.backend.writers[vol.name_id] = 'node1'
-        self.attach(vol, 'node2')
-        mig = self.migrations()[0]
+        vol, src_att, dst_att, mig = self.prepare_live_migration()
         # The source's writer left: the backend switched on its own.
         self.backend._activate(mig)
         del self.backend.calls[:]
@@ -150,11 +156,7 @@ class CallOrderTestCase(CallOrderBase):
         self.assertEqual('ACTIVE', mig['phase'])
 
     def test_nova_live_migration_rollback(self):
-        vol = self.create_volume()
-        src_att, _ = self.attach(vol, 'node1')
-        self.backend.writers[vol.name_id] = 'node1'
-        dst_att, _ = self.attach(vol, 'node2')
-        mig = self.migrations()[0]
+        vol, src_att, dst_att, mig = self.prepare_live_migration()
         self.driver_calls = []
         # 4. rollback: the destination's attachment goes away.
         self.detach(vol, dst_att)
@@ -206,11 +208,7 @@ class LocalModeCallOrderTestCase(CallOrderBase):
                          % vol.name_id, self.backend.paths()[-1])
 
     def test_nova_live_migration(self):
-        vol = self.create_volume()
-        src_att, _ = self.attach(vol, 'node1')
-        self.backend.writers[vol.name_id] = 'node1'
-        dst_att, conn = self.attach(vol, 'node2')
-        mig = self.migrations()[0]
+        vol, src_att, _, mig = self.prepare_live_migration()
         self.assertEqual(['node1', 'node2'], self.devices(vol))
         del self.backend.calls[:]
         # post_live_migration at the source: switch, then the source's
@@ -223,11 +221,7 @@ class LocalModeCallOrderTestCase(CallOrderBase):
         self.assertEqual('ACTIVE', mig['phase'])
 
     def test_nova_live_migration_rollback(self):
-        vol = self.create_volume()
-        src_att, _ = self.attach(vol, 'node1')
-        self.backend.writers[vol.name_id] = 'node1'
-        dst_att, _ = self.attach(vol, 'node2')
-        mig = self.migrations()[0]
+        vol, src_att, dst_att, mig = self.prepare_live_migration()
         del self.backend.calls[:]
         # The destination's device reads through the sink: it goes first.
         self.detach(vol, dst_att)
