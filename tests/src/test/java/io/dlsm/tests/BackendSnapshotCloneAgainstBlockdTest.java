@@ -150,12 +150,59 @@ class BackendSnapshotCloneAgainstBlockdTest {
         assertContent("back", model);
     }
 
+    @Test
+    void aCloneForAnotherNodeIsReadableThereAtOnceAndEndsUpLivingThere() throws Exception {
+        created(backend.call("POST", "/v1/volumes", Map.of("name", "vol", "sizeBytes", SIZE, "node", "a")));
+        byte[] model = new byte[(int) SIZE];
+        try (NbdClient c = connect("vol")) {
+            write(c, model, 2 * MIB + 7, pattern(3 * (int) MIB, 7));
+            write(c, model, 12 * MIB, pattern(65_536, 8));
+            c.flush();
+        }
+        try (BlockdProcess b = BlockdProcess.start(tmp.resolve("b"),
+                List.of("--backend-url", backend.url(), "--node-name", "b"))) {
+            long deadline = System.nanoTime() + WAIT.toNanos();
+            while (!upNodes().equals(List.of("a", "b"))) {
+                assertThat(System.nanoTime()).as("node b registered and UP").isLessThan(deadline);
+                Thread.sleep(100);
+            }
+
+            JsonNode clone = created(backend.call("POST", "/v1/volumes", Map.of("name", "far", "node", "b",
+                    "source", Map.of("volume", "vol"))));
+            String migration = clone.path("migrationId").asText();
+            assertThat(migration).as("moving to b: %s", clone).isNotEmpty();
+            // Usable on b at once: read through b's sink while its data is still on a.
+            assertContent(b, "far", model);
+            // Independent of its source from the start.
+            byte[] cloneModel = model.clone();
+            try (NbdClient c = NbdClient.connect(b.nbdHost(), b.nbdPort(), "far")) {
+                write(c, cloneModel, 0, pattern(4096, 9));
+                c.flush();
+            }
+
+            deadline = System.nanoTime() + WAIT.toNanos();
+            while (!backend.call("GET", "/v1/migrations/" + migration, null).body().path("phase").asText()
+                    .equals("COMMITTED")) {
+                assertThat(System.nanoTime()).as("clone's migration committed").isLessThan(deadline);
+                Thread.sleep(100);
+            }
+            assertThat(backend.call("GET", "/v1/volumes/far", null).body().path("node").asText()).isEqualTo("b");
+            assertThat(node.call("GET", "/v1/volumes/far", null).status()).as("nothing left on a").isEqualTo(404);
+            assertContent(b, "far", cloneModel);
+            assertContent("vol", model);
+        }
+    }
+
     private NbdClient connect(String export) throws Exception {
         return NbdClient.connect(node.nbdHost(), node.nbdPort(), export);
     }
 
     private void assertContent(String export, byte[] expected) throws Exception {
-        try (NbdClient c = connect(export)) {
+        assertContent(node, export, expected);
+    }
+
+    private static void assertContent(BlockdProcess on, String export, byte[] expected) throws Exception {
+        try (NbdClient c = NbdClient.connect(on.nbdHost(), on.nbdPort(), export)) {
             assertThat(c.size()).as("size of %s", export).isEqualTo(expected.length);
             int chunk = (int) MIB;
             for (int off = 0; off < expected.length; off += chunk) {

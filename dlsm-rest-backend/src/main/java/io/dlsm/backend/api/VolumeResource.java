@@ -1,9 +1,9 @@
 package io.dlsm.backend.api;
 
 import io.dlsm.backend.api.error.BadRequestException;
+import io.dlsm.backend.migration.CrossNodeCopies;
 import io.dlsm.backend.migration.Migration;
 import io.dlsm.backend.migration.MigrationService;
-import io.dlsm.backend.snapshot.SnapshotService;
 import io.dlsm.backend.snapshot.VolumeSource;
 import io.dlsm.backend.volume.ConnectionInfo;
 import io.dlsm.backend.volume.Volume;
@@ -42,13 +42,13 @@ public final class VolumeResource {
 
     private final VolumeService volumes;
     private final MigrationService migrations;
-    private final SnapshotService snapshots;
+    private final CrossNodeCopies copies;
 
     @Inject
-    public VolumeResource(VolumeService volumes, MigrationService migrations, SnapshotService snapshots) {
+    public VolumeResource(VolumeService volumes, MigrationService migrations, CrossNodeCopies copies) {
         this.volumes = volumes;
         this.migrations = migrations;
-        this.snapshots = snapshots;
+        this.copies = copies;
     }
 
     @POST
@@ -56,7 +56,7 @@ public final class VolumeResource {
         requireBody(body);
         VolumeService.Created c = body.source() == null
                 ? volumes.create(body.name(), body.sizeBytes(), body.node())
-                : snapshots.createVolume(body.name(), body.sizeBytes(), body.node(), body.source());
+                : copies.create(body.name(), body.sizeBytes(), body.node(), body.source());
         return (c.created() ? Response.created(URI.create("/v1/volumes/" + c.volume().name())) : Response.ok())
                 .entity(c.volume()).build();
     }

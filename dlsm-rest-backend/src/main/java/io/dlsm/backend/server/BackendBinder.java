@@ -2,6 +2,7 @@ package io.dlsm.backend.server;
 
 import io.dlsm.backend.BackendInfo;
 import io.dlsm.backend.auth.TokenCheck;
+import io.dlsm.backend.migration.CrossNodeCopies;
 import io.dlsm.backend.migration.MigrationService;
 import io.dlsm.backend.node.NodeRegistry;
 import io.dlsm.backend.snapshot.SnapshotService;
@@ -44,5 +45,6 @@ public final class BackendBinder extends AbstractBinder {
         bind(controlPlane.volumes()).to(VolumeService.class);
         bind(controlPlane.migrations()).to(MigrationService.class);
         bind(controlPlane.snapshots()).to(SnapshotService.class);
+        bind(controlPlane.copies()).to(CrossNodeCopies.class);
     }
 }

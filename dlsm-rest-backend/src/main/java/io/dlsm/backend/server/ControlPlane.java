@@ -1,5 +1,6 @@
 package io.dlsm.backend.server;
 
+import io.dlsm.backend.migration.CrossNodeCopies;
 import io.dlsm.backend.migration.MigrationService;
 import io.dlsm.backend.migration.MigrationWatcher;
 import io.dlsm.backend.node.NodeClient;
@@ -28,6 +29,7 @@ public final class ControlPlane implements AutoCloseable {
     private final VolumeService volumes;
     private final MigrationService migrations;
     private final SnapshotService snapshots;
+    private final CrossNodeCopies copies;
     private final MigrationWatcher watcher;
     private final ScheduledExecutorService liveness;
 
@@ -37,6 +39,7 @@ public final class ControlPlane implements AutoCloseable {
         this.volumes = new VolumeService(store, nodes, client, clock);
         this.migrations = new MigrationService(store, nodes, volumes, client, clock);
         this.snapshots = new SnapshotService(store, nodes, volumes, client, clock);
+        this.copies = new CrossNodeCopies(volumes, snapshots, migrations, nodes);
         this.watcher = new MigrationWatcher(migrations);
         this.liveness = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "node-liveness");
@@ -66,6 +69,10 @@ public final class ControlPlane implements AutoCloseable {
 
     public MigrationService migrations() {
         return migrations;
+    }
+
+    public CrossNodeCopies copies() {
+        return copies;
     }
 
     public SnapshotService snapshots() {

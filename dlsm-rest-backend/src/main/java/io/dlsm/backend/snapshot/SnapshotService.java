@@ -108,42 +108,47 @@ public final class SnapshotService {
         LOG.info("snapshot {} of volume {} deleted from {}", name, volumeName, s.node());
     }
 
+    /** Where a volume or snapshot to copy from lives, its size, and how to name it to a user. */
+    public record SourceInfo(String volume, String snapshot, String node, long sizeBytes, String description) {
+    }
+
+    public SourceInfo sourceOf(VolumeSource source) {
+        if (source == null) {
+            throw new BadRequestException("source", "source is required");
+        }
+        String sourceVolume = Names.requireName("source.volume", source.volume());
+        if (source.snapshot() == null) {
+            Volume v = volumes.get(sourceVolume);
+            VolumeService.requireNotMigrating(v, "cloned");
+            return new SourceInfo(sourceVolume, null, v.node(), v.sizeBytes(), "volume '" + sourceVolume + "'");
+        }
+        Snapshot s = get(sourceVolume, source.snapshot());
+        return new SourceInfo(sourceVolume, s.name(), s.node(), s.sizeBytes(),
+                "snapshot '" + s.name() + "' of volume '" + sourceVolume + "'");
+    }
+
     /**
-     * A new volume filled from {@code source} on the node holding the source; {@code sizeBytes}
-     * absent means the source's size, smaller is refused (it would cut data off).
+     * A new volume filled from {@code source} on the node holding the source (where the copy is
+     * a local sparse copy or reflink); {@code sizeBytes} absent means the source's size, smaller
+     * is refused (it would cut data off). Copies for other nodes: {@code CrossNodeCopies}.
      */
     public synchronized VolumeService.Created createVolume(String name, Long sizeBytes, String nodeName,
                                                            VolumeSource source) {
-        String sourceVolume = Names.requireName("source.volume", source.volume());
-        Volume v = volumes.get(sourceVolume);
-        String sourceNode;
-        long sourceSize;
-        String description;
-        if (source.snapshot() == null) {
-            VolumeService.requireNotMigrating(v, "cloned");
-            sourceNode = v.node();
-            sourceSize = v.sizeBytes();
-            description = "volume '" + sourceVolume + "'";
-        } else {
-            Snapshot s = get(sourceVolume, source.snapshot());
-            sourceNode = s.node();
-            sourceSize = s.sizeBytes();
-            description = "snapshot '" + s.name() + "' of volume '" + sourceVolume + "'";
+        SourceInfo from = sourceOf(source);
+        if (nodeName != null && !nodeName.equals(from.node())) {
+            throw new ConflictException("a volume made from " + from.description() + " is created on node '"
+                    + from.node() + "' where the source is, not on '" + nodeName + "'",
+                    Map.of("node", nodeName, "sourceNode", from.node()));
         }
-        if (nodeName != null && !nodeName.equals(sourceNode)) {
-            throw new ConflictException("a volume made from " + description + " is created on node '" + sourceNode
-                    + "' where the source is, not on '" + nodeName + "'; create it there and migrate it afterwards",
-                    Map.of("node", nodeName, "sourceNode", sourceNode));
+        long size = sizeBytes == null ? from.sizeBytes() : sizeBytes;
+        if (size < from.sizeBytes()) {
+            throw new BadRequestException("sizeBytes", "sizeBytes " + size + " is smaller than " + from.description()
+                    + " (" + from.sizeBytes() + " bytes); a volume made from it can only be as large or larger");
         }
-        long size = sizeBytes == null ? sourceSize : sizeBytes;
-        if (size < sourceSize) {
-            throw new BadRequestException("sizeBytes", "sizeBytes " + size + " is smaller than " + description
-                    + " (" + sourceSize + " bytes); a volume made from it can only be as large or larger");
-        }
-        VolumeService.Created c = volumes.create(name, size, sourceNode,
-                (nodeClient, node, sz) -> nodeClient.createVolumeFrom(node, name, sz, sourceVolume, source.snapshot()));
+        VolumeService.Created c = volumes.create(name, size, from.node(),
+                (nodeClient, node, sz) -> nodeClient.createVolumeFrom(node, name, sz, from.volume(), from.snapshot()));
         if (c.created()) {
-            LOG.info("volume {} made from {} on {}", name, description, sourceNode);
+            LOG.info("volume {} made from {} on {}", name, from.description(), from.node());
         }
         return c;
     }

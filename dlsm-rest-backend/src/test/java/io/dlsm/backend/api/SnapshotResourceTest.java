@@ -2,14 +2,18 @@ package io.dlsm.backend.api;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.mockito.ArgumentMatchers.any;
+import static org.mockito.ArgumentMatchers.anyInt;
 import static org.mockito.ArgumentMatchers.anyLong;
+import static org.mockito.ArgumentMatchers.argThat;
 import static org.mockito.ArgumentMatchers.eq;
 import static org.mockito.ArgumentMatchers.isNull;
+import static org.mockito.Mockito.inOrder;
 import static org.mockito.Mockito.never;
 import static org.mockito.Mockito.times;
 import static org.mockito.Mockito.verify;
 import static org.mockito.Mockito.when;
 
+import io.dlsm.backend.node.BlockdSink;
 import io.dlsm.backend.node.BlockdSnapshot;
 import io.dlsm.backend.node.BlockdVolume;
 import io.dlsm.backend.node.NodeCallException;
@@ -24,6 +28,7 @@ import java.util.Map;
 import java.util.Optional;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.mockito.InOrder;
 
 /** Snapshot and clone endpoints against a mocked blockd. */
 class SnapshotResourceTest extends ApiTestSupport {
@@ -123,15 +128,59 @@ class SnapshotResourceTest extends ApiTestSupport {
     }
 
     @Test
+    void aCopyForAnotherNodeIsMadeBesideItsSourceAndMovedThereAtOnce() {
+        when(nodeClient().openMigrationExport(any(), eq("v2"))).thenReturn("v2@tok");
+        when(nodeClient().getVolume(any(), eq("v2")))
+                .thenReturn(Optional.of(new BlockdVolume("v2", SIZE, 0, false, 0, "v2@tok")));
+        when(nodeClient().createSink(any(), eq("v2"), any(), anyInt(), eq("v2@tok"), anyLong()))
+                .thenReturn(sink("PROXY"));
+        when(nodeClient().activateSink(any(), eq("v2"))).thenReturn(sink("ACTIVE"));
+
+        Response r = post("/v1/volumes", Map.of("name", "v2", "node", "n2", "source", Map.of("volume", "v1")));
+
+        assertThat(r.getStatus()).isEqualTo(201);
+        InOrder order = inOrder(nodeClient());
+        order.verify(nodeClient()).createVolumeFrom(argThat(n -> n.name().equals("n1")), eq("v2"), eq(SIZE), eq("v1"),
+                isNull());
+        order.verify(nodeClient()).createSink(argThat(n -> n.name().equals("n2")), eq("v2"), any(), anyInt(),
+                eq("v2@tok"), anyLong());
+        order.verify(nodeClient()).activateSink(argThat(n -> n.name().equals("n2")), eq("v2"));
+        var migration = controlPlane().migrations().activeFor("v2").orElseThrow();
+        assertThat(migration.targetNode()).isEqualTo("n2");
+        assertThat(migration.phase().switched()).isTrue();
+        // Cinder's retry of the same create gets the same volume, no second copy.
+        assertThat(post("/v1/volumes", Map.of("name", "v2", "node", "n2", "source", Map.of("volume", "v1")))
+                .getStatus()).isEqualTo(200);
+        verify(nodeClient(), times(1)).createVolumeFrom(any(), eq("v2"), anyLong(), any(), any());
+    }
+
+    @Test
+    void aCopyThatCannotBeMovedIsRemovedAgain() {
+        when(nodeClient().openMigrationExport(any(), eq("v2")))
+                .thenThrow(new NodeCallException("n1", "open the migration export of v2", 500, "disk on fire"));
+
+        Response r = post("/v1/volumes", Map.of("name", "v2", "node", "n2", "source", Map.of("volume", "v1")));
+
+        assertThat(r.getStatus()).isEqualTo(502);
+        assertThat((String) json(r).get("message")).contains("n1");
+        verify(nodeClient()).deleteVolume(argThat(n -> n.name().equals("n1")), eq("v2"));
+        assertThat(controlPlane().volumes().find("v2")).isEmpty();
+    }
+
+    private static BlockdSink sink(String state) {
+        return new BlockdSink("v2", state, 1024, 0, 0, 0, 0, 0, 0, 0, 0, null, null, null, null, null);
+    }
+
+    @Test
     void badSourcesAreExplained() {
         post("/v1/volumes/v1/snapshots", Map.of("name", "s1")).close();
         Response small = post("/v1/volumes", Map.of("name", "v2", "sizeBytes", SIZE / 2,
                 "source", Map.of("volume", "v1", "snapshot", "s1")));
         assertThat(small.getStatus()).isEqualTo(400);
         assertThat(json(small).get("details")).isEqualTo(Map.of("field", "sizeBytes"));
-        Response otherNode = post("/v1/volumes", Map.of("name", "v2", "node", "n2", "source", Map.of("volume", "v1")));
-        assertThat(otherNode.getStatus()).isEqualTo(409);
-        assertThat((String) json(otherNode).get("message")).contains("n1");
+        Response unknownNode = post("/v1/volumes", Map.of("name", "v2", "node", "n9", "source", Map.of("volume", "v1")));
+        assertThat(unknownNode.getStatus()).isBetween(400, 499);
+        assertThat((String) json(unknownNode).get("message")).contains("n9");
         assertThat(post("/v1/volumes", Map.of("name", "v2", "source", Map.of("volume", "v1", "snapshot", "nope")))
                 .getStatus()).isEqualTo(404);
         assertThat(post("/v1/volumes", Map.of("name", "v2", "source", Map.of())).getStatus()).isEqualTo(400);
