@@ -33,6 +33,16 @@ final class BackgroundCopier implements Runnable {
     /** How long after an on-demand fetch the guest counts as active. */
     private static final long GUEST_ACTIVE_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
     static final int IN_FLIGHT = 16;
+    /**
+     * Background bytes in flight are capped at what the link delivered in this long: a region
+     * the copier has claimed makes the guest's writes to it wait until its data arrives, so a
+     * queue of claimed requests deeper than the link drains quickly is the guest's loss (over a
+     * 200 Mbit/s link, 16 MiB in flight held a write up to 0.7 s). Far more than the
+     * bandwidth-delay product of the links a cloud's compute nodes share.
+     */
+    private static final long WINDOW_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
+    static final long MIN_WINDOW_BYTES = 1 << 20;
+    static final long MAX_WINDOW_BYTES = (long) IN_FLIGHT * BATCH_BYTES;
     /** How much of the source one BLOCK_STATUS query covers. */
     private static final long STATUS_WINDOW = 256L << 20;
     private static final long MAX_BACKOFF_MS = 1000;
@@ -47,6 +57,11 @@ final class BackgroundCopier implements Runnable {
     private volatile boolean stopped;
     private volatile Thread thread;
     private final RateMeter meter = new RateMeter();
+    /** Data bytes that crossed the wire: sizes the in-flight window. */
+    private final RateMeter wireMeter = new RateMeter();
+    private final Object window = new Object();
+    /** Guarded by {@link #window}. */
+    private long inFlightBytes;
     /**
      * Stores fetched data, so the connection's reader thread goes back to receiving at once
      * instead of waiting for the local write.
@@ -196,8 +211,9 @@ final class BackgroundCopier implements Runnable {
                     batch = flush(client, batch, zeroes);
                 }
                 if (batch == null) {
-                    // Wait for the bandwidth limit before claiming: a claimed region blocks
-                    // every guest read and write of it until the fetch is done.
+                    // Wait for the window and the bandwidth limit before claiming: a claimed
+                    // region blocks every guest read and write of it until the fetch is done.
+                    awaitWindowRoom(batchLimit());
                     limiter.awaitAvailable(BATCH_BYTES);
                     CompletableFuture<Void> claim = new CompletableFuture<>();
                     if (sink.tryClaim(k, claim)) {
@@ -299,6 +315,7 @@ final class BackgroundCopier implements Runnable {
             Thread.sleep(1);
         }
         inFlight.acquire();
+        enterWindow(dataBytes);
         ByteBuffer buf = buffers.acquire(len);
         List<CompletableFuture<Void>> reads = new ArrayList<>();
         try {
@@ -327,6 +344,7 @@ final class BackgroundCopier implements Runnable {
                         sink.markPresent(k);
                     }
                     sink.counters.copiedInBackground.add(dataBytes);
+                    wireMeter.add(dataBytes);
                     sink.counters.skippedHoles.add(len - dataBytes);
                     meter.add(len);
                     stored = true;
@@ -342,6 +360,7 @@ final class BackgroundCopier implements Runnable {
                 }
                 claim.complete(null);
                 buffers.release(buf);
+                leaveWindow(dataBytes);
             }
             // After the claims are released: waiting for writeback must not hold up the guest.
             try {
@@ -352,6 +371,39 @@ final class BackgroundCopier implements Runnable {
                 inFlight.release();
             }
         }, store);
+    }
+
+    /** Current cap on background bytes in flight. */
+    long windowBytes() {
+        return windowFor(wireMeter.rate());
+    }
+
+    /** The window for a link delivering {@code bytesPerSecond}. */
+    static long windowFor(double bytesPerSecond) {
+        long byRate = (long) (bytesPerSecond * WINDOW_NANOS / 1e9);
+        return Math.max(MIN_WINDOW_BYTES, Math.min(MAX_WINDOW_BYTES, byRate));
+    }
+
+    /** Waits until a batch of {@code bytes} fits in the window (one batch always may go). */
+    private void awaitWindowRoom(long bytes) throws InterruptedException {
+        synchronized (window) {
+            while (!stopped && inFlightBytes > 0 && inFlightBytes + bytes > windowBytes()) {
+                window.wait(10);
+            }
+        }
+    }
+
+    private void enterWindow(long bytes) {
+        synchronized (window) {
+            inFlightBytes += bytes;
+        }
+    }
+
+    private void leaveWindow(long bytes) {
+        synchronized (window) {
+            inFlightBytes -= bytes;
+            window.notifyAll();
+        }
     }
 
     private int batchLimit() {
@@ -402,8 +454,8 @@ final class BackgroundCopier implements Runnable {
     /** Bytes per second over a sliding window of a few seconds. */
     static final class RateMeter {
         private static final long WINDOW_NANOS = TimeUnit.SECONDS.toNanos(3);
-        private final long[] times = new long[64];
-        private final long[] bytes = new long[64];
+        private final long[] times = new long[256];
+        private final long[] bytes = new long[256];
         private int head;
         private int count;
 
