@@ -15,6 +15,7 @@ need=()
 "$py" -c 'import requests_mock' 2>/dev/null || need+=(python3-requests-mock)
 "$py" -c 'import yaml' 2>/dev/null || need+=(python3-yaml)
 command -v shellcheck >/dev/null || need+=(shellcheck)
+command -v qemu-nbd >/dev/null || need+=(qemu-utils)
 if ((${#need[@]})); then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo=sudo
