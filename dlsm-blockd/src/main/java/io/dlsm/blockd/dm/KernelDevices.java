@@ -1,6 +1,7 @@
 package io.dlsm.blockd.dm;
 
 import io.dlsm.blockd.sink.SinkState;
+import io.dlsm.blockd.volume.DirectWriter;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.file.Files;
@@ -38,7 +39,7 @@ public final class KernelDevices {
     private static final long META_BASE_BYTES = 4L << 20;
 
     /** A volume that lives on this node. */
-    public record LocalVolume(long sizeBytes, Path file) {
+    public record LocalVolume(long sizeBytes, Path file, boolean fenced) {
     }
 
     /** What the kernel path needs to know of a sink. */
@@ -58,6 +59,14 @@ public final class KernelDevices {
         List<String> freeNbdDevices();
 
         List<String> freeLoopDevices();
+
+        /**
+         * A device now writes the volume's file directly (linear over a loop device on it): the
+         * volume store must count it as a writer and fence it with the volume.
+         */
+        void attachDirectWriter(String volume, DirectWriter writer) throws IOException;
+
+        void detachDirectWriter(String volume, DirectWriter writer);
     }
 
     /** What {@code POST .../device} answers. */
@@ -75,6 +84,8 @@ public final class KernelDevices {
     private final int blockdNbdPort;
     private final Path kernelDir;
     private final Map<String, KernelPath> live = new TreeMap<>();
+    /** The devices that write their volume's own file, as the volume store knows them. */
+    private final Map<String, DeviceWriter> writers = new TreeMap<>();
 
     /**
      * @param kept the paths {@link KernelPaths#recoverAll()} kept, so devices survive a restart
@@ -94,6 +105,73 @@ public final class KernelDevices {
         this.kernelDir = kernelDir;
         for (KernelPath p : kept) {
             live.put(p.record().volume(), p);
+        }
+        for (KernelPath p : kept) {
+            try {
+                attachWriterIfDirect(p);
+            } catch (IOException | RuntimeException e) {
+                // The device keeps serving; the volume store just does not know it writes.
+                log.error("kernel device for {}: could not register it as a writer of the volume: {}",
+                        p.record().volume(), e.toString());
+            }
+        }
+    }
+
+    /**
+     * /dev/mapper/dlsm-VOL as a writer of the volume's file. Fencing it swaps in the error
+     * table: a VM still on this node gets EIO rather than writing behind the migration's back.
+     */
+    private final class DeviceWriter implements DirectWriter {
+        private final String volume;
+
+        DeviceWriter(String volume) {
+            this.volume = volume;
+        }
+
+        @Override
+        public void fence() throws IOException {
+            synchronized (KernelDevices.this) {
+                KernelPath p = live.get(volume);
+                if (p != null) {
+                    p.fence();
+                }
+            }
+        }
+
+        @Override
+        public void unfence() throws IOException {
+            synchronized (KernelDevices.this) {
+                KernelPath p = live.get(volume);
+                if (p != null) {
+                    p.unfence();
+                }
+            }
+        }
+
+        @Override
+        public String describe() {
+            return "kernel device " + KernelPathRecord.devicePathOf(volume);
+        }
+    }
+
+    /** Registers a LOCAL (or FENCED) device over the volume's own file with the volume store. */
+    private void attachWriterIfDirect(KernelPath p) throws IOException {
+        KernelPathRecord r = p.record();
+        boolean onVolumeFile = r.local() != null && r.local().path() != null
+                && Path.of(r.local().path()).equals(inventory.volumeFile(r.volume()));
+        boolean direct = p.state() == KernelPathState.LOCAL || p.state() == KernelPathState.FENCED;
+        if (!onVolumeFile || !direct || writers.containsKey(r.volume()) || inventory.volume(r.volume()).isEmpty()) {
+            return;
+        }
+        DeviceWriter w = new DeviceWriter(r.volume());
+        inventory.attachDirectWriter(r.volume(), w);
+        writers.put(r.volume(), w);
+    }
+
+    private void detachWriter(String volume) {
+        DeviceWriter w = writers.remove(volume);
+        if (w != null) {
+            inventory.detachDirectWriter(volume, w);
         }
     }
 
@@ -120,6 +198,11 @@ public final class KernelDevices {
         if (sink.isPresent()) {
             rec = planForSink(volume, sink.get());
         } else if (local.isPresent()) {
+            if (local.get().fenced()) {
+                throw new KernelDeviceException(KernelDeviceException.Kind.CONFLICT, volume, "volume '" + volume
+                        + "' is fenced (it is migrating away from this node): attach it on the migration's "
+                        + "destination, or unfence it (abort the migration) first");
+            }
             rec = LocalVolumePath.plan(volume, local.get().sizeBytes(), local.get().file(), freeLoop(volume, Set.of()));
         } else {
             throw new KernelDeviceException(KernelDeviceException.Kind.NOT_FOUND, volume,
@@ -136,6 +219,14 @@ public final class KernelDevices {
         }
         live.put(volume, p);
         log.info("kernel device {} for {} is {} ({})", rec.devicePath(), volume, p.state(), describe(rec));
+        try {
+            attachWriterIfDirect(p);
+        } catch (IOException | RuntimeException e) {
+            delete(volume);
+            throw new KernelDeviceException(KernelDeviceException.Kind.FAILED, volume, "could not register "
+                    + rec.devicePath() + " as a writer of volume '" + volume + "': " + e.getMessage()
+                    + "; the device was torn down again", e);
+        }
         // The sink may already be past the phase the device starts in (e.g. created after activation).
         reconcile(volume);
         return Device.of(live.getOrDefault(volume, p));
@@ -156,6 +247,8 @@ public final class KernelDevices {
                     + "; is it still open (e.g. attached to a VM)? detach it and retry the DELETE", e);
         }
         deleteCloneFiles(volume);
+        // Last: a prepared migration whose source VM was the device's only writer fences now.
+        detachWriter(volume);
         return true;
     }
 
@@ -183,6 +276,7 @@ public final class KernelDevices {
                         // readyForCutOver is already true at HYDRATED, but the loop device goes
                         // on the volume file, which exists only once the sink has committed.
                         linear.cutOver();
+                        attachWriterIfDirect(linear);
                     } else if (p instanceof DmClonePath clone && phase.activated()) {
                         clone.activate();
                     }

@@ -100,10 +100,48 @@ public abstract class KernelPath {
             return;
         }
         log.warn("kernel path for {}: {} → {} was interrupted; recovering", rec.volume(), rec.state(), p);
+        // A fence or unfence cut short: the device may be left suspended; finish it either way.
+        if (p == KernelPathState.FENCED) {
+            fence();
+            return;
+        }
+        if (p == KernelPathState.LOCAL && rec.state() == KernelPathState.FENCED) {
+            unfence();
+            return;
+        }
         switch (p) {
             case PLANNED, NBD_CONNECTED, PROXY, REMOVED -> remove();
             case HYDRATING, LOCAL -> rollForward(p);
+            case FENCED -> throw new IllegalStateException("handled above");
         }
+    }
+
+    /**
+     * LOCAL → FENCED: suspend (in-flight writes drain into the file), load {@code error},
+     * resume. From here every read and write of the device fails with EIO. Already FENCED: no-op.
+     */
+    public void fence() throws IOException {
+        if (rec.state() == KernelPathState.FENCED && rec.pending() == null) {
+            return;
+        }
+        begin(KernelPathState.FENCED);
+        swapTable(Tables.error(rec.sizeBytes()));
+        arrive();
+    }
+
+    /** FENCED → LOCAL: linear over the local device again. Already LOCAL: no-op. */
+    public void unfence() throws IOException {
+        if (rec.state() == KernelPathState.LOCAL && rec.pending() == null) {
+            return;
+        }
+        if (rec.state() != KernelPathState.FENCED) {
+            throw new IllegalStateException("kernel path for " + rec.volume() + " is " + rec.state()
+                    + ", not FENCED");
+        }
+        // The loop device stayed attached while fenced: only the table changes.
+        begin(KernelPathState.LOCAL);
+        swapTable(Tables.linear(rec.sizeBytes(), rec.local().device()));
+        arrive();
     }
 
     /** Re-runs the interrupted transition to {@code target}; its steps must be idempotent. */

@@ -40,7 +40,11 @@ public record KernelPathRecord(String volume, KernelPathMode mode, KernelPathSta
     }
 
     public String devicePath() {
-        return "/dev/mapper/" + dmName();
+        return devicePathOf(volume);
+    }
+
+    public static String devicePathOf(String volume) {
+        return "/dev/mapper/" + DM_PREFIX + volume;
     }
 
     KernelPathRecord pending(KernelPathState target) {

@@ -1,7 +1,9 @@
 package io.dlsm.blockd.dm;
 
 import io.dlsm.blockd.sink.SinkManager;
+import io.dlsm.blockd.volume.DirectWriter;
 import io.dlsm.blockd.volume.VolumeStore;
+import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
@@ -31,7 +33,18 @@ public final class NodeInventory implements KernelDevices.Inventory {
         if (!volumes.exists(name)) {
             return Optional.empty();
         }
-        return Optional.of(new KernelDevices.LocalVolume(volumes.get(name).sizeBytes(), volumes.dataFileOf(name)));
+        io.dlsm.blockd.volume.Volume v = volumes.get(name);
+        return Optional.of(new KernelDevices.LocalVolume(v.sizeBytes(), volumes.dataFileOf(name), v.fenced()));
+    }
+
+    @Override
+    public void attachDirectWriter(String volume, DirectWriter writer) throws IOException {
+        volumes.attachDirectWriter(volume, writer);
+    }
+
+    @Override
+    public void detachDirectWriter(String volume, DirectWriter writer) {
+        volumes.detachDirectWriter(volume, writer);
     }
 
     @Override

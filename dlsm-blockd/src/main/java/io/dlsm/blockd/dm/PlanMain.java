@@ -104,6 +104,12 @@ public final class PlanMain implements Callable<Integer> {
             clone.finish();
             function(out, "dlsm_finish", sh.take());
         }
+        // LOCAL: what the volume's fence does to a device that writes its file (a VM that
+        // stayed behind must not write what the migration's sink reads).
+        path.fence();
+        function(out, "dlsm_fence", sh.take());
+        path.unfence();
+        function(out, "dlsm_unfence", sh.take());
         path.remove();
         function(out, "dlsm_teardown", sh.take());
         // What the next start does for a setup that crashed after nbd was connected while

@@ -38,4 +38,9 @@ public final class Tables {
                 + " 1 no_hydration 4 hydration_threshold " + tuning.hydrationThreshold()
                 + " hydration_batch_size " + tuning.hydrationBatchSize();
     }
+
+    /** {@code 0 SECTORS error}: every read and write fails with EIO (a fenced device). */
+    public static String error(long sizeBytes) {
+        return "0 " + sectors(sizeBytes) + " error";
+    }
 }

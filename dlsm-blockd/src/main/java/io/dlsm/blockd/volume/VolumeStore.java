@@ -38,6 +38,8 @@ public final class VolumeStore implements Closeable {
     private final ObjectMapper json;
     private final Clock clock;
     private final Map<String, Entry> volumes = new TreeMap<>();
+    /** At most one per volume: a volume has one kernel device on its node. */
+    private final Map<String, DirectWriter> directWriters = new TreeMap<>();
     private final java.security.SecureRandom random = new java.security.SecureRandom();
 
     private record Entry(VolumeRecord record, FileBlockDevice device, Export export, Export migration) {
@@ -256,6 +258,12 @@ public final class VolumeStore implements Closeable {
                     + String.join(", ", snapshots) + "; delete them first", Map.of("volume", name,
                     "snapshots", List.copyOf(snapshots)));
         }
+        DirectWriter direct = directWriters.get(name);
+        if (direct != null) {
+            throw new VolumeException(VolumeException.Kind.CONFLICT, "volume '" + name + "' is in use by "
+                    + direct.describe() + "; remove it (DELETE /v1/volumes/" + name + "/device, i.e. detach the "
+                    + "volume) before deleting", Map.of("volume", name, "device", direct.describe()));
+        }
         int clients = e.export().connectionCount();
         if (clients > 0) {
             throw new VolumeException(VolumeException.Kind.CONFLICT, "volume '" + name + "' has " + clients
@@ -282,36 +290,111 @@ public final class VolumeStore implements Closeable {
     /**
      * Refuses every writer but a migration sink from now on, waits for admitted writes and
      * makes them durable: from here the source's content only changes through the sink.
+     * A direct writer (the kernel device of a VM on this node) is stopped first: the gate
+     * cannot refuse it.
      */
-    public synchronized Volume fence(String name) {
-        Entry e = entry(name);
-        try {
-            e.export().gate().fenceAndDrain();
-            e.device().flush();
-            persist(e.with(e.record().withFenced(true)));
-        } catch (InterruptedException ex) {
-            Thread.currentThread().interrupt();
-            throw storageFailure("fence volume '" + name + "'", new IOException("interrupted", ex));
-        } catch (IOException ex) {
-            throw storageFailure("fence volume '" + name + "'", ex);
+    public Volume fence(String name) {
+        // The direct writer is called without this store's lock: it takes the kernel devices'
+        // lock, and they call into this store while holding it.
+        DirectWriter direct;
+        synchronized (this) {
+            entry(name);
+            direct = directWriters.get(name);
         }
-        log.info("fenced volume {}", name);
-        return view(volumes.get(name));
+        try {
+            if (direct != null) {
+                direct.fence();
+                log.info("volume {}: {} fenced", name, direct.describe());
+            }
+        } catch (IOException ex) {
+            throw storageFailure("fence " + direct.describe() + " of volume '" + name + "'", ex);
+        }
+        synchronized (this) {
+            Entry e = entry(name);
+            try {
+                e.export().gate().fenceAndDrain();
+                e.device().flush();
+                persist(e.with(e.record().withFenced(true)));
+            } catch (InterruptedException ex) {
+                Thread.currentThread().interrupt();
+                throw storageFailure("fence volume '" + name + "'", new IOException("interrupted", ex));
+            } catch (IOException ex) {
+                throw storageFailure("fence volume '" + name + "'", ex);
+            }
+            log.info("fenced volume {}", name);
+            return view(volumes.get(name));
+        }
     }
 
-    public synchronized Volume unfence(String name) {
-        Entry e = entry(name);
-        e.export().gate().unfence();
-        try {
-            persist(e.with(e.record().withFenced(false)));
-        } catch (IOException ex) {
-            throw storageFailure("unfence volume '" + name + "'", ex);
+    public Volume unfence(String name) {
+        DirectWriter direct;
+        Volume v;
+        synchronized (this) {
+            Entry e = entry(name);
+            e.export().gate().unfence();
+            try {
+                persist(e.with(e.record().withFenced(false)));
+            } catch (IOException ex) {
+                throw storageFailure("unfence volume '" + name + "'", ex);
+            }
+            if (e.migration() != null) {
+                e.export().gate().fenceWhenWritersLeave(g -> autoFence(name));
+            }
+            direct = directWriters.get(name);
+            log.info("unfenced volume {}", name);
+            v = view(volumes.get(name));
         }
-        if (e.migration() != null) {
-            e.export().gate().fenceWhenWritersLeave(g -> autoFence(name));
+        if (direct != null) {
+            try {
+                direct.unfence();
+            } catch (IOException ex) {
+                throw storageFailure("unfence " + direct.describe() + " of volume '" + name + "'", ex);
+            }
         }
-        log.info("unfenced volume {}", name);
-        return view(volumes.get(name));
+        return v;
+    }
+
+    /**
+     * Counts {@code writer} as a writer of the volume until {@link #detachDirectWriter}. On a
+     * fenced volume it is fenced at once: a fenced volume has no writer but its sink.
+     */
+    public void attachDirectWriter(String name, DirectWriter writer) throws IOException {
+        boolean fenced;
+        synchronized (this) {
+            Entry e = entry(name);
+            DirectWriter existing = directWriters.get(name);
+            if (existing != null && existing != writer) {
+                throw new VolumeException(VolumeException.Kind.CONFLICT, "volume '" + name + "' already has "
+                        + existing.describe(), Map.of("volume", name));
+            }
+            if (existing == writer) {
+                return;
+            }
+            directWriters.put(name, writer);
+            e.export().gate().writerAttached();
+            fenced = e.export().gate().fenced();
+        }
+        if (fenced) {
+            writer.fence();
+        }
+    }
+
+    /** The direct writer is gone; like any last writer leaving, it may fire the automatic fence. */
+    public void detachDirectWriter(String name, DirectWriter writer) {
+        Export export;
+        synchronized (this) {
+            if (directWriters.get(name) != writer) {
+                return;
+            }
+            directWriters.remove(name);
+            Entry e = volumes.get(name);
+            if (e == null) {
+                return;
+            }
+            export = e.export();
+        }
+        // Outside the lock: the automatic fence it may fire takes it.
+        export.gate().writerDetached();
     }
 
     /**

@@ -46,7 +46,7 @@ class DeviceResourceTest extends JerseyTest {
                 @Override
                 public Optional<KernelDevices.LocalVolume> volume(String name) {
                     return name.equals("vol1")
-                            ? Optional.of(new KernelDevices.LocalVolume(1 << 20, Path.of("/data/volumes/vol1.img")))
+                            ? Optional.of(new KernelDevices.LocalVolume(1 << 20, Path.of("/data/volumes/vol1.img"), false))
                             : Optional.empty();
                 }
 
@@ -68,6 +68,14 @@ class DeviceResourceTest extends JerseyTest {
                 @Override
                 public List<String> freeLoopDevices() {
                     return List.of("/dev/loop7");
+                }
+
+                @Override
+                public void attachDirectWriter(String volume, io.dlsm.blockd.volume.DirectWriter writer) {
+                }
+
+                @Override
+                public void detachDirectWriter(String volume, io.dlsm.blockd.volume.DirectWriter writer) {
                 }
             };
             KernelDevices devices = new KernelDevices(paths, List.of(), KernelPathMode.LINEAR_OVER_NBD, inv,

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.dlsm.blockd.sink.SinkState;
+import io.dlsm.blockd.volume.DirectWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -32,6 +33,8 @@ class KernelDevicesTest {
         final Map<String, KernelDevices.LocalVolume> volumes = new HashMap<>();
         List<String> nbd = new ArrayList<>(List.of("/dev/nbd3", "/dev/nbd4"));
         List<String> loops = new ArrayList<>(List.of("/dev/loop2", "/dev/loop5", "/dev/loop6"));
+        /** What the volume store would count as writers past its gate. */
+        final Map<String, DirectWriter> directWriters = new HashMap<>();
 
         void sink(String name, SinkState s) {
             sinks.put(name, new KernelDevices.SinkView(SIZE, s, SOURCE, 65536, 0));
@@ -40,7 +43,7 @@ class KernelDevicesTest {
         /** What a commit does: the sink's file becomes the volume's. */
         void commit(String name) {
             sink(name, SinkState.COMMITTED);
-            volumes.put(name, new KernelDevices.LocalVolume(SIZE, volumeFile(name)));
+            volumes.put(name, new KernelDevices.LocalVolume(SIZE, volumeFile(name), false));
         }
 
         @Override
@@ -66,6 +69,16 @@ class KernelDevicesTest {
         @Override
         public List<String> freeLoopDevices() {
             return loops;
+        }
+
+        @Override
+        public void attachDirectWriter(String volume, DirectWriter writer) {
+            assertThat(directWriters.put(volume, writer)).isNull();
+        }
+
+        @Override
+        public void detachDirectWriter(String volume, DirectWriter writer) {
+            assertThat(directWriters.remove(volume)).isSameAs(writer);
         }
     }
 
@@ -108,11 +121,14 @@ class KernelDevicesTest {
                 "DM_DISABLE_UDEV=1 dmsetup resume dlsm-vol1",
                 "nbd-client -d /dev/nbd3");
         assertThat(d.get("vol1").orElseThrow().state()).isEqualTo(KernelPathState.LOCAL);
+        // From here the kernel writes the volume's file itself, past blockd's write gate.
+        assertThat(inv.directWriters).containsOnlyKeys("vol1");
 
         d.reconcileAll();
         assertThat(f.runner.take()).isEmpty();
 
         assertThat(d.delete("vol1")).isTrue();
+        assertThat(inv.directWriters).isEmpty();
         assertThat(f.runner.take()).containsExactly(
                 "DM_DISABLE_UDEV=1 dmsetup remove dlsm-vol1",
                 "nbd-client -d /dev/nbd3",
@@ -165,6 +181,8 @@ class KernelDevicesTest {
                 "nbd-client -d /dev/nbd3",
                 "losetup -d /dev/loop5");
         assertThat(d.get("vol1").orElseThrow().state()).isEqualTo(KernelPathState.LOCAL);
+        // dm-clone's copy is its own file, not the volume store's.
+        assertThat(inv.directWriters).isEmpty();
 
         d.delete("vol1");
         assertThat(f.runner.take()).containsExactly(
@@ -190,7 +208,7 @@ class KernelDevicesTest {
     void localVolumeIsLinearOverItsLoopDevice() throws Exception {
         KernelPathFixture f = new KernelPathFixture(dir);
         KernelDevices d = devices(f, KernelPathMode.DM_CLONE);
-        inv.volumes.put("vol1", new KernelDevices.LocalVolume(SIZE, Path.of("/data/volumes/vol1.img")));
+        inv.volumes.put("vol1", new KernelDevices.LocalVolume(SIZE, Path.of("/data/volumes/vol1.img"), false));
 
         KernelDevices.Device dev = d.create("vol1");
         assertThat(dev.state()).isEqualTo(KernelPathState.LOCAL);
@@ -263,5 +281,74 @@ class KernelDevicesTest {
                 .hasMessageContaining("could not create /dev/mapper/dlsm-vol1 for 'vol1'");
         assertThat(d.get("vol1")).isEmpty();
         assertThat(f.store.all()).isEmpty();
+    }
+
+    @Test
+    void aLocalVolumesDeviceIsFencedWithTheVolumeAndUnfencedBack() throws Exception {
+        KernelPathFixture f = new KernelPathFixture(dir);
+        KernelDevices d = devices(f, KernelPathMode.LINEAR_OVER_NBD);
+        inv.volumes.put("vol1", new KernelDevices.LocalVolume(SIZE, inv.volumeFile("vol1"), false));
+        d.create("vol1");
+        f.runner.take();
+        DirectWriter w = inv.directWriters.get("vol1");
+        assertThat(w.describe()).isEqualTo("kernel device /dev/mapper/dlsm-vol1");
+
+        w.fence();
+        assertThat(f.runner.take()).containsExactly(
+                "DM_DISABLE_UDEV=1 dmsetup suspend dlsm-vol1",
+                "DM_DISABLE_UDEV=1 dmsetup load dlsm-vol1 --table '0 65536 error'",
+                "DM_DISABLE_UDEV=1 dmsetup resume dlsm-vol1");
+        assertThat(d.get("vol1").orElseThrow().state()).isEqualTo(KernelPathState.FENCED);
+        w.fence();
+        assertThat(f.runner.take()).isEmpty();
+
+        // Fenced survives a restart, and the restarted daemon knows the device writes the file
+        // (its volume store starts with no writer registered).
+        inv.directWriters.clear();
+        KernelDevices restarted = devices(f, KernelPathMode.LINEAR_OVER_NBD);
+        assertThat(restarted.get("vol1").orElseThrow().state()).isEqualTo(KernelPathState.FENCED);
+        assertThat(inv.directWriters).containsKey("vol1");
+        DirectWriter again = inv.directWriters.get("vol1");
+        assertThat(again).isNotSameAs(w);
+
+        again.unfence();
+        assertThat(f.runner.take()).containsExactly(
+                "DM_DISABLE_UDEV=1 dmsetup suspend dlsm-vol1",
+                "DM_DISABLE_UDEV=1 dmsetup load dlsm-vol1 --table '0 65536 linear /dev/loop2 0'",
+                "DM_DISABLE_UDEV=1 dmsetup resume dlsm-vol1");
+        assertThat(restarted.get("vol1").orElseThrow().state()).isEqualTo(KernelPathState.LOCAL);
+    }
+
+    @Test
+    void aFenceCutShortIsFinishedAtTheNextStart() throws Exception {
+        KernelPathFixture f = new KernelPathFixture(dir);
+        KernelDevices d = devices(f, KernelPathMode.LINEAR_OVER_NBD);
+        inv.volumes.put("vol1", new KernelDevices.LocalVolume(SIZE, inv.volumeFile("vol1"), false));
+        d.create("vol1");
+        f.runner.take();
+        // The crash came after the suspend: the device hangs its VM until someone resumes it.
+        f.runner.fail("DM_DISABLE_UDEV=1 dmsetup load dlsm-vol1 --table '0 65536 error'", 1);
+        assertThatThrownBy(() -> inv.directWriters.get("vol1").fence()).isInstanceOf(Exception.class);
+        f.runner.take();
+        inv.directWriters.clear();
+
+        KernelDevices restarted = devices(f, KernelPathMode.LINEAR_OVER_NBD);
+        assertThat(f.runner.take()).containsExactly(
+                "DM_DISABLE_UDEV=1 dmsetup suspend dlsm-vol1",
+                "DM_DISABLE_UDEV=1 dmsetup load dlsm-vol1 --table '0 65536 error'",
+                "DM_DISABLE_UDEV=1 dmsetup resume dlsm-vol1");
+        assertThat(restarted.get("vol1").orElseThrow().state()).isEqualTo(KernelPathState.FENCED);
+    }
+
+    @Test
+    void aFencedVolumeGetsNoNewDevice() throws Exception {
+        KernelPathFixture f = new KernelPathFixture(dir);
+        KernelDevices d = devices(f, KernelPathMode.LINEAR_OVER_NBD);
+        inv.volumes.put("vol1", new KernelDevices.LocalVolume(SIZE, inv.volumeFile("vol1"), true));
+        assertThatThrownBy(() -> d.create("vol1")).isInstanceOf(KernelDeviceException.class)
+                .hasMessageContaining("volume 'vol1' is fenced")
+                .satisfies(e -> assertThat(((KernelDeviceException) e).kind())
+                        .isEqualTo(KernelDeviceException.Kind.CONFLICT));
+        assertThat(f.runner.commands).isEmpty();
     }
 }

@@ -32,6 +32,16 @@ class PlanMainTest {
                     DM_DISABLE_UDEV=1 dmsetup resume dlsm-v1 || return 1
                     nbd-client -d /dev/nbd0 || true
                 }
+                dlsm_fence() {
+                    DM_DISABLE_UDEV=1 dmsetup suspend dlsm-v1 || return 1
+                    DM_DISABLE_UDEV=1 dmsetup load dlsm-v1 --table '0 65536 error' || return 1
+                    DM_DISABLE_UDEV=1 dmsetup resume dlsm-v1 || return 1
+                }
+                dlsm_unfence() {
+                    DM_DISABLE_UDEV=1 dmsetup suspend dlsm-v1 || return 1
+                    DM_DISABLE_UDEV=1 dmsetup load dlsm-v1 --table '0 65536 linear /dev/loop0 0' || return 1
+                    DM_DISABLE_UDEV=1 dmsetup resume dlsm-v1 || return 1
+                }
                 dlsm_teardown() {
                     DM_DISABLE_UDEV=1 dmsetup remove dlsm-v1 || true
                     nbd-client -d /dev/nbd0 || true

@@ -37,6 +37,71 @@ class SinkKernelDeviceTest {
     /** Commands as shell lines; synchronized: the listener runs on sink threads. */
     final List<String> commands = new ArrayList<>();
 
+    /** Kernel devices on the source node, for a VM that runs there on a local device. */
+    KernelDevices wireSource(TwoNodes nodes) throws Exception {
+        CommandRunner runner = c -> {
+            synchronized (commands) {
+                commands.add(c.display());
+            }
+            return new CommandRunner.Result(0, "", "");
+        };
+        Path kernel = dir.resolve("source-kernel");
+        KernelPaths paths = new KernelPaths(new Dmsetup(runner, false), new NbdClientDevices(runner),
+                new Losetup(runner, dir.resolve("source-sys")), new KernelPathStore(kernel, Json.newMapper()));
+        return new KernelDevices(paths, paths.recoverAll(), KernelPathMode.LINEAR_OVER_NBD,
+                new NodeInventory(nodes.source.volumes(), nodes.source.sinks(), () -> List.of("/dev/nbd0"),
+                        () -> List.of("/dev/loop0")),
+                TwoNodes.HOST, nodes.source.nbdAddress().getPort(), kernel);
+    }
+
+    @Test
+    void aSourceVmOnALocalDeviceKeepsTheSourceUnfencedUntilTheDeviceIsRemoved() throws Exception {
+        try (TwoNodes nodes = new TwoNodes(dir)) {
+            nodes.createSourceVolume("vol", SIZE, new Random(3), 0.3);
+            KernelDevices sourceDevices = wireSource(nodes);
+            sourceDevices.create("vol");
+            take();
+            // The VM writes through loop0 on the file: no NBD writer, but a writer all the same,
+            // so a prepared migration must neither switch now nor fence itself.
+            nodes.openMigrationExport("vol");
+            assertThat(nodes.source.volumes().get("vol").writers()).isEqualTo(1);
+            assertThat(nodes.source.volumes().get("vol").fenced()).isFalse();
+
+            // The VM left (Nova's post-migration detach removes the device): the source fences.
+            sourceDevices.delete("vol");
+            assertThat(nodes.source.volumes().get("vol").fenced()).isTrue();
+            assertThat(nodes.source.volumes().get("vol").writers()).isZero();
+            take();
+        }
+    }
+
+    @Test
+    void fencingTheSourceWhileItsDeviceIsThereStopsTheDeviceFirst() throws Exception {
+        try (TwoNodes nodes = new TwoNodes(dir)) {
+            nodes.createSourceVolume("vol", SIZE, new Random(4), 0.3);
+            KernelDevices sourceDevices = wireSource(nodes);
+            sourceDevices.create("vol");
+            take();
+            nodes.openMigrationExport("vol");
+
+            nodes.source.volumes().fence("vol");
+            assertThat(take()).containsExactly(
+                    "DM_DISABLE_UDEV=1 dmsetup suspend dlsm-vol",
+                    "DM_DISABLE_UDEV=1 dmsetup load dlsm-vol --table '0 8192 error'",
+                    "DM_DISABLE_UDEV=1 dmsetup resume dlsm-vol");
+            assertThat(sourceDevices.get("vol").orElseThrow().state()).isEqualTo(KernelPathState.FENCED);
+            assertThat(nodes.source.volumes().get("vol").fenced()).isTrue();
+
+            nodes.source.volumes().unfence("vol");
+            assertThat(take()).containsExactly(
+                    "DM_DISABLE_UDEV=1 dmsetup suspend dlsm-vol",
+                    "DM_DISABLE_UDEV=1 dmsetup load dlsm-vol --table '0 8192 linear /dev/loop0 0'",
+                    "DM_DISABLE_UDEV=1 dmsetup resume dlsm-vol");
+            assertThat(sourceDevices.get("vol").orElseThrow().state()).isEqualTo(KernelPathState.LOCAL);
+            sourceDevices.delete("vol");
+        }
+    }
+
     KernelDevices wire(TwoNodes nodes, KernelPathMode mode) throws Exception {
         CommandRunner runner = c -> {
             synchronized (commands) {

@@ -251,4 +251,87 @@ class VolumeStoreTest {
         assertThat(store.list()).extracting(Volume::name).containsExactly("real");
         assertThat(exports.lookup("lost")).isEmpty();
     }
+
+    /** A direct writer that records what the store asked of it. */
+    private static final class RecordingWriter implements DirectWriter {
+        final java.util.List<String> calls = new java.util.ArrayList<>();
+
+        @Override
+        public void fence() {
+            calls.add("fence");
+        }
+
+        @Override
+        public void unfence() {
+            calls.add("unfence");
+        }
+
+        @Override
+        public String describe() {
+            return "kernel device /dev/mapper/dlsm-vm";
+        }
+    }
+
+    @Test
+    void aDirectWriterCountsAsAWriterAndIsFencedAndUnfencedWithTheVolume() throws Exception {
+        store.create("vm", MIB, false);
+        RecordingWriter w = new RecordingWriter();
+        store.attachDirectWriter("vm", w);
+        assertThat(store.get("vm").writers()).isEqualTo(1);
+
+        store.fence("vm");
+        assertThat(w.calls).containsExactly("fence");
+        assertThat(store.get("vm").fenced()).isTrue();
+        store.unfence("vm");
+        assertThat(w.calls).containsExactly("fence", "unfence");
+        assertThat(store.get("vm").fenced()).isFalse();
+
+        store.detachDirectWriter("vm", w);
+        assertThat(store.get("vm").writers()).isZero();
+    }
+
+    @Test
+    void aPreparedMigrationDoesNotFenceWhileTheDirectWriterIsThereAndFencesWhenItLeaves() throws Exception {
+        store.create("vm", MIB, false);
+        RecordingWriter w = new RecordingWriter();
+        store.attachDirectWriter("vm", w);
+        store.openMigrationExport("vm");
+        // The VM on this node writes through its kernel device: no NBD writer, yet not gone.
+        assertThat(store.get("vm").writers()).isEqualTo(1);
+        assertThat(store.get("vm").fenced()).isFalse();
+
+        store.detachDirectWriter("vm", w);
+        assertThat(store.get("vm").fenced()).isTrue();
+        assertThat(store.get("vm").writers()).isZero();
+        // Gone already: the fence had no device left to stop.
+        assertThat(w.calls).isEmpty();
+    }
+
+    @Test
+    void aDirectWriterAttachedToAFencedVolumeIsFencedAtOnce() throws Exception {
+        store.create("vm", MIB, false);
+        store.fence("vm");
+        RecordingWriter w = new RecordingWriter();
+        store.attachDirectWriter("vm", w);
+        assertThat(w.calls).containsExactly("fence");
+        // Attaching the same writer again (a restart re-registering it) changes nothing.
+        store.attachDirectWriter("vm", w);
+        assertThat(store.get("vm").writers()).isEqualTo(1);
+        assertThatThrownBy(() -> store.attachDirectWriter("vm", new RecordingWriter()))
+                .isInstanceOf(VolumeException.class).hasMessageContaining("already has kernel device");
+    }
+
+    @Test
+    void deleteIsRefusedWhileADirectWriterIsAttached() throws Exception {
+        store.create("vm", MIB, false);
+        RecordingWriter w = new RecordingWriter();
+        store.attachDirectWriter("vm", w);
+        assertThatThrownBy(() -> store.delete("vm")).isInstanceOf(VolumeException.class)
+                .hasMessageContaining("in use by kernel device /dev/mapper/dlsm-vm")
+                .hasMessageContaining("DELETE /v1/volumes/vm/device")
+                .satisfies(e -> assertThat(((VolumeException) e).kind()).isEqualTo(VolumeException.Kind.CONFLICT));
+        store.detachDirectWriter("vm", w);
+        store.delete("vm");
+        assertThat(store.exists("vm")).isFalse();
+    }
 }

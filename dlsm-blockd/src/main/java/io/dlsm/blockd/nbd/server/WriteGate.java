@@ -12,7 +12,7 @@ public final class WriteGate {
     private boolean readOnly;
     private boolean fenced;
     private int writesInFlight;
-    /** Connections of ordinary (non-migration) clients that were offered a writable export. */
+    /** Ordinary (non-migration) writers: connections offered a writable export, kernel devices. */
     private int writers;
     /** Set while a migration is prepared: fence when the last ordinary writer leaves. */
     private boolean fenceWhenWritersLeave;
@@ -132,11 +132,16 @@ public final class WriteGate {
         return fenceWhenWritersLeave;
     }
 
-    synchronized void writerAttached() {
+    /**
+     * A writer that can write while the volume is not fenced: an ordinary NBD connection, or a
+     * writer past the gate such as a kernel device on the volume's file.
+     */
+    public synchronized void writerAttached() {
         writers++;
     }
 
-    void writerDetached() {
+    /** The writer is gone; the last one leaving a prepared migration fires the automatic fence. */
+    public void writerDetached() {
         boolean fire;
         synchronized (this) {
             writers--;
