@@ -83,6 +83,24 @@ write_at $work/w2.bin "$W2_OFF"
 [ "$(range_md5 "$W2_OFF" "$W2_LEN")" = "$W2_MD5" ] || fail "LOCAL: read-back of the second write differs"
 step "LOCAL: wrote $W2_LEN bytes at $W2_OFF without nbd"
 
+# The volume is fenced (migrating away, its VM gone): the device must refuse every write, so
+# nothing reaches the file behind the write gate. The host checks the file afterwards: a write
+# that got through would show there.
+expected2=$(dev_md5)
+dlsm_fence || fail "dlsm_fence"
+DM_DISABLE_UDEV=1 dmsetup table "$DLSM_DM_NAME" | grep -q " error$" || fail "fenced table is not error"
+if dd if=$work/w3.bin of="$DLSM_DEVICE" bs=4096 seek=$((W3_OFF / 4096)) oflag=direct conv=notrunc 2>/dev/null; then
+    fail "FENCED: a write to $DLSM_DEVICE succeeded"
+fi
+if dd if="$DLSM_DEVICE" of=/dev/null bs=4096 count=1 iflag=direct 2>/dev/null; then
+    fail "FENCED: a read of $DLSM_DEVICE succeeded"
+fi
+step "FENCED: error table, writes and reads refused"
+dlsm_unfence || fail "dlsm_unfence"
+DM_DISABLE_UDEV=1 dmsetup table "$DLSM_DM_NAME" | grep -q " linear $local_dev 0$" || fail "unfenced table is not linear over $local_dev"
+[ "$(dev_md5)" = "$expected2" ] || fail "UNFENCED: content changed while fenced"
+step "UNFENCED: linear over $local_dev again, content unchanged"
+
 dlsm_teardown || fail "dlsm_teardown"
 no_dlsm_devices || fail "a dlsm- device survived the teardown"
 for l in $LOOPS; do

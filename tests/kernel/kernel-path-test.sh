@@ -17,13 +17,14 @@
 #   write W1 (partial region) through the device      | A's file untouched: the write stayed on B
 #   -                                                 | copier unlimited, wait for COMMITTED
 #   cut-over: loop0 on B's volumes/VOL.img, suspend/load/resume, nbd0 disconnected; content =
-#   source + W1; write W2 through loop0; teardown; setup again, crash clean-up leaves nothing
-#   host: B's volume file = source + W1 + W2, A's = source
+#   source + W1; write W2 through loop0; fence: error table, W3 and a read refused; unfence:
+#   linear again, content unchanged; teardown; setup again, crash clean-up leaves nothing
+#   host: B's volume file = source + W1 + W2 (no W3), A's = source
 # dm_clone (needs dm-clone.ko, built out of tree by build-dm-clone.sh in ~20 s):
 #   setup: nbd0 -> A's migration export VOL@token, linear proxy; reads equal the source
 #   host fences A; guest: clone table (meta loop2, destination loop1, source nbd0) +
 #   enable_hydration, W1 during hydration, poll status until hydrated, linear over loop1,
-#   nbd0 disconnected; content = source + W1; W2; teardown; crash clean-up.
+#   nbd0 disconnected; content = source + W1; W2; fence/unfence as above; teardown; crash clean-up.
 #   host: the destination file = source + W1 + W2, A's = source
 # Prints "N passed, M failed"; exits non-zero on a failure.
 set -euo pipefail
@@ -122,6 +123,9 @@ run_mode() { # MODE VOLUME
     local w2_off=$((1048576 + 65536)) w2_len=65536
     head -c $w1_len /dev/urandom >"$share/w1.bin"
     head -c $w2_len /dev/urandom >"$share/w2.bin"
+    # W3: attempted while the device is fenced; it must not reach the file.
+    local w3_off=$((2 * 1048576)) w3_len=65536
+    head -c $w3_len /dev/urandom >"$share/w3.bin"
     cp "$work/$vol.src" "$work/$vol.exp1"
     dd if="$share/w1.bin" of="$work/$vol.exp1" bs=4096 seek=$((w1_off / 4096)) conv=notrunc status=none
     cp "$work/$vol.exp1" "$work/$vol.exp2"
@@ -152,6 +156,7 @@ SRC_MD5=$(md5 "$work/$vol.src")
 EXPECTED1_MD5=$(md5 "$work/$vol.exp1")
 W1_OFF=$w1_off; W1_LEN=$w1_len; W1_MD5=$(md5 "$share/w1.bin")
 W2_OFF=$w2_off; W2_LEN=$w2_len; W2_MD5=$(md5 "$share/w2.bin")
+W3_OFF=$w3_off
 P
     java -cp "$jar" io.dlsm.blockd.dm.PlanMain "${plan_args[@]}" >"$share/plan.sh" 2>"$work/plan.log" ||
         fail "PlanMain: $(cat "$work/plan.log")"
@@ -199,7 +204,7 @@ P
     wait "$qemu_pid" || true
     [ "$(cat "$share/result" 2>/dev/null)" = PASS ] ||
         { tail -40 "$work/console-$mode.log" >&2; fail "guest result: $(cat "$share/result" 2>/dev/null || echo none)"; }
-    [ "$(md5 "$final")" = "$(md5 "$work/$vol.exp2")" ] || fail "$final is not source + W1 + W2"
+    [ "$(md5 "$final")" = "$(md5 "$work/$vol.exp2")" ] || fail "$final is not source + W1 + W2 (W3, written while fenced, must be absent)"
     [ "$(md5 "$work/a/volumes/$vol.img")" = "$(md5 "$work/$vol.src")" ] || fail "A's volume changed"
     echo "host: $mode: $(basename "$final") = source + both guest writes; A's volume = source (guest ran $(($(date +%s) - started)) s)"
     passed=$((passed + 1))
