@@ -28,7 +28,9 @@ import org.slf4j.LoggerFactory;
  * <li>a sink in {@link KernelPathMode#LINEAR_OVER_NBD}: linear over a local /dev/nbdN attached to
  *     blockd's own export of the sink, cut over to the loop device once the sink is committed;
  * <li>a sink in {@link KernelPathMode#DM_CLONE}: linear over /dev/nbdN attached to the source's
- *     export while PROXY, the clone table from activation on, linear over the local copy at the end.
+ *     export while PROXY, the clone table from activation on with the sink's own data file as the
+ *     destination (the sink's copier stands aside), linear over that file at the end, when the
+ *     sink is told it is hydrated and commits the file as the volume.
  * </ul>
  * All methods hold one lock: transitions of one device must not interleave, and they are rare
  * and short (a suspend waits at most for in-flight I/O to drain).
@@ -67,6 +69,18 @@ public final class KernelDevices {
         void attachDirectWriter(String volume, DirectWriter writer) throws IOException;
 
         void detachDirectWriter(String volume, DirectWriter writer);
+
+        /**
+         * A dm-clone device will copy the sink's data file itself: the sink's own copier and
+         * export stand aside. Returns the file (dm-clone's destination).
+         */
+        Path handOverToKernel(String sink);
+
+        /** dm-clone copied {@code hydrated} of the sink's regions so far (its progress). */
+        void kernelProgress(String sink, long hydrated);
+
+        /** dm-clone copied every region and the device no longer reads the source. */
+        void kernelHydrated(String sink);
     }
 
     /** What {@code POST .../device} answers. */
@@ -281,7 +295,23 @@ public final class KernelDevices {
                         clone.activate();
                     }
                 }
-                case HYDRATING -> ((DmClonePath) p).poll();
+                case HYDRATING -> {
+                    DmClonePath clone = (DmClonePath) p;
+                    SinkView view = inventory.sink(volume).orElse(null);
+                    if (view != null && view.bandwidthBytesPerSecond() != clone.record().bandwidthBytesPerSecond()) {
+                        clone.setBandwidth(view.bandwidthBytesPerSecond());
+                    }
+                    CloneStatus status = clone.poll();
+                    inventory.kernelProgress(volume, status.hydratedRegions());
+                    if (clone.state() == KernelPathState.LOCAL) {
+                        inventory.kernelHydrated(volume);
+                    }
+                }
+                case LOCAL -> {
+                    if (p instanceof DmClonePath clone) {
+                        followCommittedClone(volume, clone, phase);
+                    }
+                }
                 default -> {
                 }
             }
@@ -289,6 +319,24 @@ public final class KernelDevices {
             // The next poll retries; the device keeps serving in its current table meanwhile.
             log.error("kernel device for {}: {} step failed (sink {}), will retry: {}", volume, p.state(), phase,
                     e.getMessage());
+        }
+    }
+
+    /**
+     * A dm-clone device over the sink's own data file after the swap to linear: the sink must
+     * learn it is hydrated (retried here if the first report failed), and once it committed,
+     * the file lives in the volume store and the device is the volume's writer.
+     */
+    private void followCommittedClone(String volume, DmClonePath clone, SinkPhase phase) throws IOException {
+        Path volumeFile = inventory.volumeFile(volume);
+        if (Path.of(clone.record().local().path()).equals(volumeFile)) {
+            return;
+        }
+        if (phase == SinkPhase.ACTIVATED) {
+            inventory.kernelHydrated(volume);
+        } else if (phase == SinkPhase.COMMITTED) {
+            clone.relocateLocal(volumeFile);
+            attachWriterIfDirect(clone);
         }
     }
 
@@ -342,13 +390,13 @@ public final class KernelDevices {
                 String localLoop = freeLoop(volume, taken);
                 taken.add(localLoop);
                 String metaLoop = freeLoop(volume, taken);
-                Path localFile = kernelDir.resolve(volume + ".clone.img");
                 Path metaFile = kernelDir.resolve(volume + ".clone.meta");
-                log.warn("kernel device for {}: dm-clone keeps its copy in {}; writes made through the device "
-                        + "after activation do not reach the sink's file, which becomes the volume at commit "
-                        + "(docs/kernel-path.md, 'Not done yet')", volume, localFile);
                 long regions = (s.sizeBytes() + s.regionSize() - 1) / s.regionSize();
-                createCloneFiles(volume, localFile, s.sizeBytes(), metaFile, META_BASE_BYTES + regions / 2);
+                createMetadataFile(volume, metaFile, META_BASE_BYTES + regions / 2);
+                // dm-clone's destination is the sink's own data file: what the kernel copies and
+                // what the VM writes is what becomes the volume at commit. Handed over last, so
+                // a refusal above leaves the sink as it was.
+                Path localFile = inventory.handOverToKernel(volume);
                 yield DmClonePath.plan(volume, s.sizeBytes(), nbdDevice, s.source(),
                         KernelPathRecord.Backing.file(localFile, localLoop),
                         KernelPathRecord.Backing.file(metaFile, metaLoop), s.regionSize() / Tables.SECTOR,
@@ -358,28 +406,25 @@ public final class KernelDevices {
         };
     }
 
-    private void createCloneFiles(String volume, Path local, long size, Path meta, long metaSize) {
+    private void createMetadataFile(String volume, Path meta, long metaSize) {
         try {
             Files.createDirectories(kernelDir);
-            for (Path f : List.of(local, meta)) {
-                // Sparse: an unhydrated local copy and an all-zero (unformatted) metadata device.
-                Files.deleteIfExists(f);
-                try (RandomAccessFile raf = new RandomAccessFile(f.toFile(), "rw")) {
-                    raf.setLength(f.equals(local) ? size : (metaSize + 4095) / 4096 * 4096);
-                }
+            // Sparse and all zero: dm-clone formats an unformatted metadata device.
+            Files.deleteIfExists(meta);
+            try (RandomAccessFile raf = new RandomAccessFile(meta.toFile(), "rw")) {
+                raf.setLength((metaSize + 4095) / 4096 * 4096);
             }
         } catch (IOException e) {
             throw new KernelDeviceException(KernelDeviceException.Kind.FAILED, volume, "could not create dm-clone's "
-                    + "files in " + kernelDir + " for '" + volume + "': " + e.getMessage(), e);
+                    + "metadata file " + meta + " for '" + volume + "': " + e.getMessage(), e);
         }
     }
 
     private void deleteCloneFiles(String volume) {
         try {
-            Files.deleteIfExists(kernelDir.resolve(volume + ".clone.img"));
             Files.deleteIfExists(kernelDir.resolve(volume + ".clone.meta"));
         } catch (IOException e) {
-            log.warn("kernel device for {}: could not delete dm-clone's files: {}", volume, e.toString());
+            log.warn("kernel device for {}: could not delete dm-clone's metadata file: {}", volume, e.toString());
         }
     }
 

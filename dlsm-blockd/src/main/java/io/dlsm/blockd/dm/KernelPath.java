@@ -144,6 +144,20 @@ public abstract class KernelPath {
         arrive();
     }
 
+    /**
+     * The local file was renamed under its loop device (a committed sink's file moving into the
+     * volume store): the device is unchanged, the record follows so a restart finds it.
+     */
+    public void relocateLocal(Path file) throws IOException {
+        KernelPathRecord.Backing b = rec.local();
+        if (b == null || b.loopDevice() == null) {
+            throw new IllegalStateException("kernel path for " + rec.volume() + " has no local file to relocate");
+        }
+        rec = rec.withLocal(KernelPathRecord.Backing.file(file, b.loopDevice()));
+        store.save(rec);
+        log.info("kernel path for {}: local file is now {}", rec.volume(), file);
+    }
+
     /** Re-runs the interrupted transition to {@code target}; its steps must be idempotent. */
     protected abstract void rollForward(KernelPathState target) throws IOException;
 

@@ -57,6 +57,11 @@ public record KernelPathRecord(String volume, KernelPathMode mode, KernelPathSta
                 regionSectors, bandwidthBytesPerSecond);
     }
 
+    KernelPathRecord withLocal(Backing newLocal) {
+        return new KernelPathRecord(volume, mode, state, pending, sizeBytes, nbdDevice, nbdSource, newLocal, metadata,
+                regionSectors, bandwidthBytesPerSecond);
+    }
+
     KernelPathRecord withBandwidth(long bytesPerSecond) {
         return new KernelPathRecord(volume, mode, state, pending, sizeBytes, nbdDevice, nbdSource, local, metadata,
                 regionSectors, bytesPerSecond);

@@ -48,6 +48,21 @@ public final class NodeInventory implements KernelDevices.Inventory {
     }
 
     @Override
+    public Path handOverToKernel(String sink) {
+        return sinks.handOverToKernel(sink);
+    }
+
+    @Override
+    public void kernelProgress(String sink, long hydrated) {
+        sinks.kernelProgress(sink, hydrated);
+    }
+
+    @Override
+    public void kernelHydrated(String sink) {
+        sinks.kernelHydrated(sink);
+    }
+
+    @Override
     public Optional<KernelDevices.SinkView> sink(String name) {
         return sinks.find(name).map(r -> new KernelDevices.SinkView(r.sizeBytes(), r.state(),
                 new KernelPathRecord.NbdSource(r.source().host(), r.source().port(), r.source().export()),

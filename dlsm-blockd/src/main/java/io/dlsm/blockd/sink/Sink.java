@@ -211,6 +211,24 @@ public final class Sink implements BlockDevice {
         onHydrated.accept(this);
     }
 
+    /**
+     * The kernel (dm-clone) hydrated the data file itself: every region holds the source's data
+     * or the VM's. Its writes went through a loop device into this file's page cache; they are
+     * made durable before any bit says so.
+     */
+    void kernelHydrated() throws IOException {
+        synchronized (stateLock) {
+            if (!record.state().hydrating()) {
+                return;
+            }
+            local.flush();
+            for (long r = present.nextClear(0); r >= 0; r = present.nextClear(r + 1)) {
+                present.set(r);
+            }
+        }
+        checkHydrated();
+    }
+
     void commitBitmap() throws IOException {
         if (record.state() == SinkState.COMMITTED) {
             // The journal is gone with the commit; the guest's flushes only owe it the data.

@@ -65,6 +65,8 @@ public final class SinkManager implements Closeable {
         /** One commit at a time: the hydrated hook and the periodic reconciler may both ask. */
         final java.util.concurrent.atomic.AtomicBoolean committing = new java.util.concurrent.atomic.AtomicBoolean();
         BackgroundCopier copier;
+        /** Regions dm-clone reported hydrated, for a sink the kernel copies; only grows. */
+        final java.util.concurrent.atomic.AtomicLong kernelHydrated = new java.util.concurrent.atomic.AtomicLong();
 
         Managed(Sink sink, Export export, RateLimiter limiter) {
             this.sink = sink;
@@ -141,7 +143,9 @@ public final class SinkManager implements Closeable {
             }
             Managed m = load(rec);
             sinks.put(rec.name(), m);
-            exports.register(m.export);
+            if (!rec.kernelCopies()) {
+                exports.register(m.export);
+            }
             switch (rec.state()) {
                 case ACTIVE, DEGRADED -> startCopier(m);
                 case ABORTING -> background.execute(() -> finishAbort(m));
@@ -186,7 +190,7 @@ public final class SinkManager implements Closeable {
                     + " bytes at " + source);
         }
         SinkRecord rec = new SinkRecord(name, size, source, regionSize, SinkState.PROXY,
-                req.autoCommit() == null || req.autoCommit(), bandwidth, deadline, clock.instant(), null, null);
+                req.autoCommit() == null || req.autoCommit(), bandwidth, deadline, clock.instant(), null, null, false);
         Path img = dataFile(name);
         try {
             try (RandomAccessFile raf = new RandomAccessFile(img.toFile(), "rw")) {
@@ -279,6 +283,68 @@ public final class SinkManager implements Closeable {
             throw storage(name, "change the bandwidth of", e);
         }
         m.limiter.setRate(bytesPerSecond);
+        // Same phase, new limit: a dm-clone device copying this sink follows it.
+        notifyState(name, m.sink.state());
+        return status(m);
+    }
+
+    /**
+     * A dm-clone device is about to copy this sink's data file itself (the kernel path in
+     * DM_CLONE mode, while PROXY): from now on the copier stays off and the sink's export is
+     * withdrawn, since two writers of one file that do not know of each other would lose the
+     * VM's writes. Returns the data file, dm-clone's destination. Idempotent.
+     */
+    public synchronized Path handOverToKernel(String name) {
+        Managed m = managed(name);
+        if (m.sink.record().kernelCopies()) {
+            return dataFile(name);
+        }
+        if (m.sink.state() != SinkState.PROXY) {
+            throw conflict(name, "sink " + name + " is " + m.sink.state() + ": only a PROXY sink can be handed to "
+                    + "dm-clone (its copier has started)");
+        }
+        int clients = m.export.connectionCount();
+        if (clients > 0) {
+            throw conflict(name, "sink " + name + " has " + clients + " NBD connection(s): a dm-clone device writes "
+                    + "its data file directly; disconnect them or use the linear_over_nbd kernel path");
+        }
+        try {
+            m.sink.updateRecord(m.sink.record().withKernelCopy());
+        } catch (IOException e) {
+            throw storage(name, "hand over to dm-clone", e);
+        }
+        exports.withdraw(name);
+        log.info("sink {}: dm-clone copies {} from now on; its export is withdrawn", name, dataFile(name));
+        return dataFile(name);
+    }
+
+    /** dm-clone's progress on a sink it copies: the sink's bitmap learns of it only at the end. */
+    public void kernelProgress(String name, long hydratedRegions) {
+        Managed m;
+        synchronized (this) {
+            m = managed(name);
+        }
+        m.kernelHydrated.accumulateAndGet(hydratedRegions, Math::max);
+    }
+
+    /**
+     * dm-clone reports every region of a sink it copies hydrated (and the device no longer
+     * reads the source): the data file is complete, so the sink is HYDRATED and, with
+     * auto-commit, becomes a volume. Idempotent.
+     */
+    public SinkStatus kernelHydrated(String name) {
+        Managed m;
+        synchronized (this) {
+            m = managed(name);
+        }
+        if (!m.sink.record().kernelCopies()) {
+            throw conflict(name, "sink " + name + " is copied by blockd, not by the kernel");
+        }
+        try {
+            m.sink.kernelHydrated();
+        } catch (IOException e) {
+            throw storage(name, "mark hydrated by dm-clone", e);
+        }
         return status(m);
     }
 
@@ -302,6 +368,13 @@ public final class SinkManager implements Closeable {
                     notifyState(name, SinkState.ABORTED);
                 }
                 case ACTIVE, DEGRADED, HYDRATED -> {
+                    if (m.sink.record().kernelCopies()) {
+                        // The VM wrote through dm-clone, past this sink: nobody knows which
+                        // regions it changed, so there is no migrating back only those.
+                        throw conflict(name, "sink " + name + " is " + s + " and the kernel (dm-clone) copies it: "
+                                + "the regions the VM wrote here are not known, so it cannot be migrated back; let "
+                                + "it commit, then migrate the volume back with a new migration");
+                    }
                     m.sink.transition(SinkState.ABORTING);
                     finishAbort(m);
                 }
@@ -369,6 +442,10 @@ public final class SinkManager implements Closeable {
             AtomicFile.syncDirectory(target.getParent());
             AtomicFile.syncDirectory(dir);
             volumes.adopt(name, m.sink.size(), m.sink.local(), m.export);
+            if (m.sink.record().kernelCopies()) {
+                // Withdrawn while dm-clone owned the file; an ordinary volume is exported.
+                exports.register(m.export);
+            }
             new SinkJournal(dir, name, json).delete();
         } catch (IOException e) {
             throw storage(name, "commit", e);
@@ -417,6 +494,10 @@ public final class SinkManager implements Closeable {
     }
 
     private void startCopier(Managed m) {
+        if (m.sink.record().kernelCopies()) {
+            // dm-clone copies; the kernel path reports the end (kernelHydrated).
+            return;
+        }
         if (m.copier != null || m.sink.present().full()) {
             if (m.sink.present().full()) {
                 try {
@@ -461,7 +542,7 @@ public final class SinkManager implements Closeable {
         SinkRecord r = s.record();
         SinkCounters c = s.counters;
         long total = s.present().regions();
-        long have = s.present().count();
+        long have = Math.min(total, Math.max(s.present().count(), m.kernelHydrated.get()));
         double rate = m.copier == null ? 0 : m.copier.rate();
         long missingBytes = (total - have) * (long) s.regionSize();
         Double eta = have == total ? Double.valueOf(0) : rate > 0 ? Double.valueOf(missingBytes / rate) : null;

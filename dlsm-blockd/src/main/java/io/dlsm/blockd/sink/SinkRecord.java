@@ -4,11 +4,13 @@ import java.time.Instant;
 
 /**
  * What is persisted about a sink beside its data and bitmap files. Timestamps follow the
- * design's timeline: t0 created, t1 activated, t2 hydrated.
+ * design's timeline: t0 created, t1 activated, t2 hydrated. {@code kernelCopy}: the kernel
+ * (a dm-clone device) hydrates the data file, not this sink's copier; null in records written
+ * before it existed, meaning false.
  */
 public record SinkRecord(String name, long sizeBytes, SourceAddress source, int regionSize,
                          SinkState state, boolean autoCommit, long bandwidthBytesPerSecond,
-                         int retryDeadlineSeconds, Instant t0, Instant t1, Instant t2) {
+                         int retryDeadlineSeconds, Instant t0, Instant t1, Instant t2, Boolean kernelCopy) {
 
     /** Where the source export is: host and NBD port of its blockd, and the export name. */
     public record SourceAddress(String host, int port, String export) {
@@ -25,18 +27,27 @@ public record SinkRecord(String name, long sizeBytes, SourceAddress source, int 
     }
 
     public SinkRecord withState(SinkState s) {
-        return new SinkRecord(name, sizeBytes, source, regionSize, s, autoCommit, bandwidthBytesPerSecond, retryDeadlineSeconds, t0, t1, t2);
+        return new SinkRecord(name, sizeBytes, source, regionSize, s, autoCommit, bandwidthBytesPerSecond, retryDeadlineSeconds, t0, t1, t2, kernelCopy);
     }
 
     public SinkRecord withT1(Instant t) {
-        return new SinkRecord(name, sizeBytes, source, regionSize, state, autoCommit, bandwidthBytesPerSecond, retryDeadlineSeconds, t0, t, t2);
+        return new SinkRecord(name, sizeBytes, source, regionSize, state, autoCommit, bandwidthBytesPerSecond, retryDeadlineSeconds, t0, t, t2, kernelCopy);
     }
 
     public SinkRecord withT2(Instant t) {
-        return new SinkRecord(name, sizeBytes, source, regionSize, state, autoCommit, bandwidthBytesPerSecond, retryDeadlineSeconds, t0, t1, t);
+        return new SinkRecord(name, sizeBytes, source, regionSize, state, autoCommit, bandwidthBytesPerSecond, retryDeadlineSeconds, t0, t1, t, kernelCopy);
+    }
+
+    public boolean kernelCopies() {
+        return Boolean.TRUE.equals(kernelCopy);
+    }
+
+    public SinkRecord withKernelCopy() {
+        return new SinkRecord(name, sizeBytes, source, regionSize, state, autoCommit, bandwidthBytesPerSecond,
+                retryDeadlineSeconds, t0, t1, t2, true);
     }
 
     public SinkRecord withBandwidth(long bps) {
-        return new SinkRecord(name, sizeBytes, source, regionSize, state, autoCommit, bps, retryDeadlineSeconds, t0, t1, t2);
+        return new SinkRecord(name, sizeBytes, source, regionSize, state, autoCommit, bps, retryDeadlineSeconds, t0, t1, t2, kernelCopy);
     }
 }

@@ -77,6 +77,19 @@ class DeviceResourceTest extends JerseyTest {
                 @Override
                 public void detachDirectWriter(String volume, io.dlsm.blockd.volume.DirectWriter writer) {
                 }
+
+                @Override
+                public Path handOverToKernel(String sink) {
+                    throw new UnsupportedOperationException("no sinks here");
+                }
+
+                @Override
+                public void kernelProgress(String sink, long hydrated) {
+                }
+
+                @Override
+                public void kernelHydrated(String sink) {
+                }
             };
             KernelDevices devices = new KernelDevices(paths, List.of(), KernelPathMode.LINEAR_OVER_NBD, inv,
                     "127.0.0.1", 10809, dir.resolve("kernel"));

@@ -80,6 +80,29 @@ class KernelDevicesTest {
         public void detachDirectWriter(String volume, DirectWriter writer) {
             assertThat(directWriters.remove(volume)).isSameAs(writer);
         }
+
+        /** Sinks handed to dm-clone, and what it reported of them. */
+        final List<String> kernelEvents = new ArrayList<>();
+
+        Path sinkFile(String name) {
+            return Path.of("/data/sinks/" + name + ".img");
+        }
+
+        @Override
+        public Path handOverToKernel(String sink) {
+            kernelEvents.add("handOver " + sink);
+            return sinkFile(sink);
+        }
+
+        @Override
+        public void kernelProgress(String sink, long hydrated) {
+            kernelEvents.add("progress " + sink + " " + hydrated);
+        }
+
+        @Override
+        public void kernelHydrated(String sink) {
+            kernelEvents.add("hydrated " + sink);
+        }
     }
 
     final FakeInventory inv = new FakeInventory();
@@ -139,7 +162,7 @@ class KernelDevicesTest {
     }
 
     @Test
-    void dmCloneSinkProxiesToTheSourceClonesOnActivationAndSwapsWhenHydrated() throws Exception {
+    void dmCloneCopiesIntoTheSinksOwnFileWhichTheCommitMakesTheVolume() throws Exception {
         KernelPathFixture f = new KernelPathFixture(dir);
         KernelDevices d = devices(f, KernelPathMode.DM_CLONE);
         inv.sink("vol1", SinkState.PROXY);
@@ -148,16 +171,16 @@ class KernelDevicesTest {
         assertThat(f.runner.take()).containsExactly(
                 "nbd-client 192.0.2.10 10809 /dev/nbd3 -N vol1@t0k",
                 "DM_DISABLE_UDEV=1 dmsetup create dlsm-vol1 --table '0 65536 linear /dev/nbd3 0'");
-        Path local = dir.resolve("kernel/vol1.clone.img");
+        // The sink's copier and export stand aside: dm-clone's destination is the sink's file.
+        assertThat(inv.kernelEvents).containsExactly("handOver vol1");
         Path meta = dir.resolve("kernel/vol1.clone.meta");
-        assertThat(Files.size(local)).isEqualTo(SIZE);
         assertThat(Files.size(meta)).isPositive();
 
         inv.sink("vol1", SinkState.ACTIVE);
         d.reconcile("vol1");
         assertThat(f.runner.take()).containsExactly(
                 "losetup /dev/loop5 " + meta,
-                "losetup /dev/loop2 " + local,
+                "losetup /dev/loop2 /data/sinks/vol1.img",
                 "DM_DISABLE_UDEV=1 dmsetup suspend dlsm-vol1",
                 "DM_DISABLE_UDEV=1 dmsetup load dlsm-vol1 --table '0 65536 clone /dev/loop5 /dev/loop2 /dev/nbd3 128"
                         + " 1 no_hydration 4 hydration_threshold 64 hydration_batch_size 16'",
@@ -165,12 +188,19 @@ class KernelDevicesTest {
                 "DM_DISABLE_UDEV=1 dmsetup message dlsm-vol1 0 enable_hydration");
         assertThat(d.get("vol1").orElseThrow().state()).isEqualTo(KernelPathState.HYDRATING);
 
-        // The periodic poll watches the copy ...
+        // The periodic poll watches the copy and reports it to the sink ...
         f.runner.answer(STATUS, DmClonePathTest.status(100, 512, "rw"));
         d.reconcileAll();
         assertThat(f.runner.take()).containsExactly(STATUS);
+        // ... follows a bandwidth change of the sink ...
+        inv.sinks.put("vol1", new KernelDevices.SinkView(SIZE, SinkState.ACTIVE, SOURCE, 65536, 32L << 20));
+        d.reconcileAll();
+        assertThat(f.runner.take()).containsExactly(
+                "DM_DISABLE_UDEV=1 dmsetup message dlsm-vol1 0 hydration_threshold 51",
+                "DM_DISABLE_UDEV=1 dmsetup message dlsm-vol1 0 hydration_batch_size 12",
+                STATUS);
 
-        // ... and swaps to linear over the local copy once every region is there.
+        // ... and swaps to linear over the sink's file once every region is there.
         f.runner.answer(STATUS, DmClonePathTest.status(512, 512, "rw"));
         d.reconcileAll();
         assertThat(f.runner.take()).containsExactly(
@@ -181,8 +211,18 @@ class KernelDevicesTest {
                 "nbd-client -d /dev/nbd3",
                 "losetup -d /dev/loop5");
         assertThat(d.get("vol1").orElseThrow().state()).isEqualTo(KernelPathState.LOCAL);
-        // dm-clone's copy is its own file, not the volume store's.
+        assertThat(inv.kernelEvents).containsExactly("handOver vol1", "progress vol1 100", "progress vol1 100",
+                "progress vol1 512", "hydrated vol1");
         assertThat(inv.directWriters).isEmpty();
+
+        // The sink committed: its file (still under loop2) is the volume's now, and the device
+        // writes the volume's file.
+        inv.commit("vol1");
+        d.reconcile("vol1");
+        assertThat(f.runner.take()).isEmpty();
+        assertThat(f.store.all()).singleElement().satisfies(r -> assertThat(r.local().path())
+                .isEqualTo("/data/volumes/vol1.img"));
+        assertThat(inv.directWriters).containsOnlyKeys("vol1");
 
         d.delete("vol1");
         assertThat(f.runner.take()).containsExactly(
@@ -190,8 +230,8 @@ class KernelDevicesTest {
                 "nbd-client -d /dev/nbd3",
                 "losetup -d /dev/loop2",
                 "losetup -d /dev/loop5");
-        assertThat(local).doesNotExist();
         assertThat(meta).doesNotExist();
+        assertThat(inv.directWriters).isEmpty();
     }
 
     @Test

@@ -162,41 +162,83 @@ class SinkKernelDeviceTest {
     }
 
     @Test
-    void dmCloneLoadsTheCloneTableBeforeActivationReturns() throws Exception {
+    void dmCloneHydratesTheSinksOwnFileAndTheCommitKeepsTheVmsWrites() throws Exception {
         try (TwoNodes nodes = new TwoNodes(dir)) {
-            nodes.createSourceVolume("vol", SIZE, new Random(2), 0.3);
-            KernelDevices devices = wire(nodes, KernelPathMode.DM_CLONE);
+            TwoNodes.SourceImage src = nodes.createSourceVolume("vol", SIZE, new Random(2), 0.3);
+            // The recorder stands in for the kernel: when dm-clone's status is asked, the copy
+            // is "done": the test has written into the file what dm-clone and the VM would.
+            String status = "DM_DISABLE_UDEV=1 dmsetup status dlsm-vol";
+            java.util.concurrent.atomic.AtomicBoolean copied = new java.util.concurrent.atomic.AtomicBoolean();
+            CommandRunner runner = c -> {
+                synchronized (commands) {
+                    commands.add(c.display());
+                }
+                String out = c.display().equals(status)
+                        ? "0 8192 clone 8 6/1024 128 " + (copied.get() ? "64/64" : "10/64")
+                        + " 0 0 4 hydration_threshold 1 hydration_batch_size 1 rw\n" : "";
+                return new CommandRunner.Result(0, out, "");
+            };
+            Path kernel = dir.resolve("kernel");
+            KernelPathStore store = new KernelPathStore(kernel, Json.newMapper());
+            KernelPaths paths = new KernelPaths(new Dmsetup(runner, false), new NbdClientDevices(runner),
+                    new Losetup(runner, dir.resolve("sys")), store);
+            KernelDevices devices = new KernelDevices(paths, paths.recoverAll(), KernelPathMode.DM_CLONE,
+                    new NodeInventory(nodes.dest.volumes(), nodes.dest.sinks(), () -> List.of("/dev/nbd0"),
+                            () -> List.of("/dev/loop0", "/dev/loop1")),
+                    TwoNodes.HOST, nodes.dest.nbdAddress().getPort(), kernel);
+            nodes.dest.sinks().addStateListener((name, state) -> devices.reconcile(name));
             String export = nodes.openMigrationExport("vol");
-            // Throttled so the sink is still ACTIVE when activate returns.
-            nodes.createSink("vol", export, 64 << 10, null, true);
+            nodes.createSink("vol", export, 0, null, true);
+            Path sinkFile = dir.resolve("dest/sinks/vol.img");
 
             devices.create("vol");
             assertThat(take()).containsExactly(
                     "nbd-client 127.0.0.1 " + nodes.source.nbdAddress().getPort() + " /dev/nbd0 -N " + export,
                     "DM_DISABLE_UDEV=1 dmsetup create dlsm-vol --table '0 8192 linear /dev/nbd0 0'");
+            // dm-clone owns the sink's file now: nobody else may write it over NBD.
+            assertThat(nodes.dest.exports().lookup("vol")).isEmpty();
 
             nodes.source.volumes().fence("vol");
             nodes.dest.sinks().activate("vol", false);
             // The listener ran on the activating thread: the device is HYDRATING already.
             assertThat(devices.get("vol").orElseThrow().state()).isEqualTo(KernelPathState.HYDRATING);
-            Path kernel = dir.resolve("kernel");
-            assertThat(take()).startsWith(
+            assertThat(take()).containsExactly(
                     "losetup /dev/loop1 " + kernel.resolve("vol.clone.meta"),
-                    "losetup /dev/loop0 " + kernel.resolve("vol.clone.img"),
+                    "losetup /dev/loop0 " + sinkFile,
                     "DM_DISABLE_UDEV=1 dmsetup suspend dlsm-vol",
                     "DM_DISABLE_UDEV=1 dmsetup load dlsm-vol --table '0 8192 clone /dev/loop1 /dev/loop0 /dev/nbd0 128"
-                            + " 1 no_hydration 4 hydration_threshold 1 hydration_batch_size 1'",
+                            + " 1 no_hydration 4 hydration_threshold 64 hydration_batch_size 16'",
                     "DM_DISABLE_UDEV=1 dmsetup resume dlsm-vol",
                     "DM_DISABLE_UDEV=1 dmsetup message dlsm-vol 0 enable_hydration");
 
-            devices.delete("vol");
-            assertThat(take()).endsWith(
-                    "DM_DISABLE_UDEV=1 dmsetup remove dlsm-vol",
-                    "nbd-client -d /dev/nbd0",
-                    "losetup -d /dev/loop0",
-                    "losetup -d /dev/loop1");
-            nodes.dest.sinks().setBandwidth("vol", 0L);
+            devices.reconcileAll();
+            assertThat(nodes.dest.sinks().get("vol").state()).isEqualTo(SinkState.ACTIVE);
+            assertThat(nodes.dest.sinks().get("vol").regionsPresent()).isEqualTo(10);
+
+            // What the kernel does meanwhile: the source's data copied into the sink's file,
+            // and a VM write through the device on top.
+            byte[] expected = src.bytes().clone();
+            byte[] vmWrite = new byte[8192];
+            new Random(5).nextBytes(vmWrite);
+            System.arraycopy(vmWrite, 0, expected, 65536 + 4096, vmWrite.length);
+            java.nio.file.Files.write(sinkFile, expected);
+            copied.set(true);
+            devices.reconcileAll();
             nodes.awaitState("vol", SinkState.COMMITTED, Duration.ofSeconds(60));
+            TwoNodes.await("the device to follow the commit", Duration.ofSeconds(30),
+                    () -> nodes.dest.volumes().get("vol").writers() == 1);
+
+            Path volumeFile = nodes.dest.volumes().dataFileOf("vol");
+            assertThat(java.nio.file.Files.readAllBytes(volumeFile)).isEqualTo(expected);
+            assertThat(store.all()).singleElement()
+                    .satisfies(r -> assertThat(r.local().path()).isEqualTo(volumeFile.toString()));
+            // Each block crossed the network once, through dm-clone: the sink fetched nothing.
+            assertThat(nodes.dest.sinks().get("vol").wireBytesReceived()).isZero();
+            // The committed volume is exported again.
+            assertThat(nodes.dest.exports().lookup("vol")).isPresent();
+
+            devices.delete("vol");
+            assertThat(nodes.dest.volumes().get("vol").writers()).isZero();
         }
     }
 }
