@@ -88,7 +88,7 @@ step "LOCAL: wrote $W2_LEN bytes at $W2_OFF without nbd"
 # that got through would show there.
 expected2=$(dev_md5)
 dlsm_fence || fail "dlsm_fence"
-DM_DISABLE_UDEV=1 dmsetup table "$DLSM_DM_NAME" | grep -q " error$" || fail "fenced table is not error"
+DM_DISABLE_UDEV=1 dmsetup table "$DLSM_DM_NAME" | grep -Eq " error *$" || fail "fenced table is not error: $(DM_DISABLE_UDEV=1 dmsetup table "$DLSM_DM_NAME")"
 if dd if=$work/w3.bin of="$DLSM_DEVICE" bs=4096 seek=$((W3_OFF / 4096)) oflag=direct conv=notrunc 2>/dev/null; then
     fail "FENCED: a write to $DLSM_DEVICE succeeded"
 fi
