@@ -73,7 +73,7 @@ function start_dlsm {
     local jar_dir="$DLSM_REPO_DIR"
     if is_service_enabled dlsm-backend; then
         mkdir -p "$DLSM_STATE_DIR/backend"
-        run_process dlsm-backend "java $DLSM_JAVA_OPTS -jar $jar_dir/dlsm-rest-backend/target/dlsm-rest-backend.jar --listen $DLSM_BACKEND_HOST:$DLSM_BACKEND_PORT --state-dir $DLSM_STATE_DIR/backend --token-file $DLSM_TOKEN_FILE --node-token-file $DLSM_TOKEN_FILE"
+        run_process dlsm-backend "$DLSM_JAVA $DLSM_JAVA_OPTS -jar $jar_dir/dlsm-rest-backend/target/dlsm-rest-backend.jar --listen $DLSM_BACKEND_HOST:$DLSM_BACKEND_PORT --state-dir $DLSM_STATE_DIR/backend --token-file $DLSM_TOKEN_FILE --node-token-file $DLSM_TOKEN_FILE"
         if ! timeout 60 sh -c "until curl -fsS -H 'Authorization: Bearer $(cat "$DLSM_TOKEN_FILE")' $DLSM_BACKEND_URL/v1/health >/dev/null; do sleep 1; done"; then
             die $LINENO "dlsm-backend did not answer on $DLSM_BACKEND_URL"
         fi
@@ -81,7 +81,13 @@ function start_dlsm {
     if is_service_enabled dlsm-blockd; then
         # blockd registers itself with the backend and heartbeats every 5 s.
         mkdir -p "$DLSM_STATE_DIR/blockd"
-        run_process dlsm-blockd "java $DLSM_JAVA_OPTS -jar $jar_dir/dlsm-blockd/target/dlsm-blockd.jar --data-dir $DLSM_STATE_DIR/blockd --nbd-listen $DLSM_NBD_HOST:$DLSM_NBD_PORT --api-listen $HOST_IP:$DLSM_BLOCKD_API_PORT --token-file $DLSM_TOKEN_FILE --backend-url $DLSM_BACKEND_URL --node-name $DLSM_NODE_NAME --backend-token-file $DLSM_TOKEN_FILE"
+        local user=""
+        if [[ "$DLSM_KERNEL_PATH" != off ]]; then
+            # dmsetup, losetup and nbd-client need root; the kernel path is what
+            # "local" connections (the ones Nova attaches) are built from.
+            user=root
+        fi
+        run_process dlsm-blockd "$DLSM_JAVA $DLSM_JAVA_OPTS -jar $jar_dir/dlsm-blockd/target/dlsm-blockd.jar --data-dir $DLSM_STATE_DIR/blockd --nbd-listen $DLSM_NBD_HOST:$DLSM_NBD_PORT --api-listen $HOST_IP:$DLSM_BLOCKD_API_PORT --token-file $DLSM_TOKEN_FILE --backend-url $DLSM_BACKEND_URL --node-name $DLSM_NODE_NAME --backend-token-file $DLSM_TOKEN_FILE --kernel-path $DLSM_KERNEL_PATH" "" "$user"
     fi
 }
 

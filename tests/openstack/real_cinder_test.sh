@@ -137,13 +137,33 @@ lock_path = $work/locks
 [coordination]
 backend_url = file://$work/coordination
 
-[dlsm]
-volume_driver = dlsm_cinder.driver.DLSMDriver
-volume_backend_name = dlsm
-dlsm_backend_url = $burl
-dlsm_token = $token
-dlsm_retry_backoff = 0.2
 INI
+# The [dlsm] section is written by the devstack plugin's own function, as lib/cinder calls it,
+# with a stand-in for devstack's iniset: what CI deploys is what this test runs.
+iniset() { # FILE SECTION OPTION VALUE, like devstack's
+    "$py" - "$@" <<'PY'
+import configparser, sys
+path, section, option, value = sys.argv[1:5]
+c = configparser.RawConfigParser()
+c.optionxform = str
+c.read(path)
+if not c.has_section(section):
+    c.add_section(section)
+c.set(section, option, value)
+with open(path, 'w') as f:
+    c.write(f)
+PY
+}
+printf '%s' "$token" >"$work/token"
+(
+    # shellcheck source=/dev/null
+    source "$root/devstack/plugin.sh" configure
+    CINDER_CONF=$work/cinder.conf DLSM_BACKEND_URL=$burl DLSM_TOKEN_FILE=$work/token \
+        DLSM_CONNECTION_MODE=nbd DLSM_FOLLOW_INSTANCE=live-migration configure_cinder_backend_dlsm dlsm
+) || fail "devstack/plugin.sh configure_cinder_backend_dlsm"
+iniset "$work/cinder.conf" dlsm dlsm_retry_backoff 0.2
+grep -q '^volume_driver = dlsm_cinder.driver.DLSMDriver$' "$work/cinder.conf" ||
+    fail "the plugin wrote no volume_driver for [dlsm]"
 mkdir -p "$work/cinder" "$work/locks" "$work/coordination"
 for svc in api scheduler volume manage; do
     cat >"$work/cinder-$svc" <<PYS
