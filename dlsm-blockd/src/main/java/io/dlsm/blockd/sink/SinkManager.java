@@ -547,7 +547,10 @@ public final class SinkManager implements Closeable {
         long missingBytes = (total - have) * (long) s.regionSize();
         Double eta = have == total ? Double.valueOf(0) : rate > 0 ? Double.valueOf(missingBytes / rate) : null;
         long atRisk = r.state() == SinkState.DEGRADED ? total - have : 0;
-        return new SinkStatus(r.name(), r.state(), r.sizeBytes(), r.regionSize(), r.source().toString(), total, have,
+        // COMMITTED is recorded before the file moves (a crash then finishes the move), but is
+        // shown only once the volume exists: a caller that sees it may use the volume at once.
+        SinkState shown = r.state() == SinkState.COMMITTED && m.committing.get() ? SinkState.HYDRATED : r.state();
+        return new SinkStatus(r.name(), shown, r.sizeBytes(), r.regionSize(), r.source().toString(), total, have,
                 s.written().count(), atRisk, total == 0 ? 1.0 : (double) have / total,
                 c.fetchedOnDemand.sum(), c.copiedInBackground.sum(), c.skippedHoles.sum(),
                 c.overwrittenNeverFetched.sum(), c.proxiedReads.sum(), c.proxiedWrites.sum(), c.migratedBack.sum(),

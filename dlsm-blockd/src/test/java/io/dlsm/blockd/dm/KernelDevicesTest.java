@@ -22,6 +22,16 @@ import org.junit.jupiter.api.io.TempDir;
 class KernelDevicesTest {
     static final long SIZE = 32L << 20;
     static final String STATUS = "DM_DISABLE_UDEV=1 dmsetup status dlsm-vol1";
+    /** What fencing dlsm-vol1 issues. */
+    static final String[] SWAP_TO_ERROR = swapTo("0 65536 error");
+    /** What unfencing dlsm-vol1 (linear over loop2) issues. */
+    static final String[] SWAP_TO_LOOP2 = swapTo("0 65536 linear /dev/loop2 0");
+
+    static String[] swapTo(String table) {
+        return new String[] {"DM_DISABLE_UDEV=1 dmsetup suspend dlsm-vol1",
+                "DM_DISABLE_UDEV=1 dmsetup load dlsm-vol1 --table '" + table + "'",
+                "DM_DISABLE_UDEV=1 dmsetup resume dlsm-vol1"};
+    }
     static final KernelPathRecord.NbdSource SOURCE = new KernelPathRecord.NbdSource("192.0.2.10", 10809, "vol1@t0k");
 
     @TempDir
@@ -323,21 +333,24 @@ class KernelDevicesTest {
         assertThat(f.store.all()).isEmpty();
     }
 
-    @Test
-    void aLocalVolumesDeviceIsFencedWithTheVolumeAndUnfencedBack() throws Exception {
-        KernelPathFixture f = new KernelPathFixture(dir);
+    /** Devices with vol1 living here and its device created (commands taken). */
+    KernelDevices withLocalVolumeDevice(KernelPathFixture f) throws Exception {
         KernelDevices d = devices(f, KernelPathMode.LINEAR_OVER_NBD);
         inv.volumes.put("vol1", new KernelDevices.LocalVolume(SIZE, inv.volumeFile("vol1"), false));
         d.create("vol1");
         f.runner.take();
+        return d;
+    }
+
+    @Test
+    void aLocalVolumesDeviceIsFencedWithTheVolumeAndUnfencedBack() throws Exception {
+        KernelPathFixture f = new KernelPathFixture(dir);
+        KernelDevices d = withLocalVolumeDevice(f);
         DirectWriter w = inv.directWriters.get("vol1");
         assertThat(w.describe()).isEqualTo("kernel device /dev/mapper/dlsm-vol1");
 
         w.fence();
-        assertThat(f.runner.take()).containsExactly(
-                "DM_DISABLE_UDEV=1 dmsetup suspend dlsm-vol1",
-                "DM_DISABLE_UDEV=1 dmsetup load dlsm-vol1 --table '0 65536 error'",
-                "DM_DISABLE_UDEV=1 dmsetup resume dlsm-vol1");
+        assertThat(f.runner.take()).containsExactly(SWAP_TO_ERROR);
         assertThat(d.get("vol1").orElseThrow().state()).isEqualTo(KernelPathState.FENCED);
         w.fence();
         assertThat(f.runner.take()).isEmpty();
@@ -352,20 +365,14 @@ class KernelDevicesTest {
         assertThat(again).isNotSameAs(w);
 
         again.unfence();
-        assertThat(f.runner.take()).containsExactly(
-                "DM_DISABLE_UDEV=1 dmsetup suspend dlsm-vol1",
-                "DM_DISABLE_UDEV=1 dmsetup load dlsm-vol1 --table '0 65536 linear /dev/loop2 0'",
-                "DM_DISABLE_UDEV=1 dmsetup resume dlsm-vol1");
+        assertThat(f.runner.take()).containsExactly(SWAP_TO_LOOP2);
         assertThat(restarted.get("vol1").orElseThrow().state()).isEqualTo(KernelPathState.LOCAL);
     }
 
     @Test
     void aFenceCutShortIsFinishedAtTheNextStart() throws Exception {
         KernelPathFixture f = new KernelPathFixture(dir);
-        KernelDevices d = devices(f, KernelPathMode.LINEAR_OVER_NBD);
-        inv.volumes.put("vol1", new KernelDevices.LocalVolume(SIZE, inv.volumeFile("vol1"), false));
-        d.create("vol1");
-        f.runner.take();
+        KernelDevices d = withLocalVolumeDevice(f);
         // The crash came after the suspend: the device hangs its VM until someone resumes it.
         f.runner.fail("DM_DISABLE_UDEV=1 dmsetup load dlsm-vol1 --table '0 65536 error'", 1);
         assertThatThrownBy(() -> inv.directWriters.get("vol1").fence()).isInstanceOf(Exception.class);
@@ -373,10 +380,7 @@ class KernelDevicesTest {
         inv.directWriters.clear();
 
         KernelDevices restarted = devices(f, KernelPathMode.LINEAR_OVER_NBD);
-        assertThat(f.runner.take()).containsExactly(
-                "DM_DISABLE_UDEV=1 dmsetup suspend dlsm-vol1",
-                "DM_DISABLE_UDEV=1 dmsetup load dlsm-vol1 --table '0 65536 error'",
-                "DM_DISABLE_UDEV=1 dmsetup resume dlsm-vol1");
+        assertThat(f.runner.take()).containsExactly(SWAP_TO_ERROR);
         assertThat(restarted.get("vol1").orElseThrow().state()).isEqualTo(KernelPathState.FENCED);
     }
 

@@ -37,30 +37,47 @@ class SinkKernelDeviceTest {
     /** Commands as shell lines; synchronized: the listener runs on sink threads. */
     final List<String> commands = new ArrayList<>();
 
-    /** Kernel devices on the source node, for a VM that runs there on a local device. */
-    KernelDevices wireSource(TwoNodes nodes) throws Exception {
-        CommandRunner runner = c -> {
-            synchronized (commands) {
-                commands.add(c.display());
-            }
-            return new CommandRunner.Result(0, "", "");
-        };
-        Path kernel = dir.resolve("source-kernel");
+    /** What {@code dmsetup status} prints (dm-clone's progress, in the dm-clone test). */
+    volatile java.util.function.Supplier<String> statusLine = () -> "";
+
+    /** Records every command; answers {@code dmsetup status} lines from {@link #statusLine}. */
+    final CommandRunner runner = c -> {
+        synchronized (commands) {
+            commands.add(c.display());
+        }
+        String out = c.display().startsWith("DM_DISABLE_UDEV=1 dmsetup status ") ? this.statusLine.get() : "";
+        return new CommandRunner.Result(0, out, "");
+    };
+
+    /**
+     * {@code node}'s kernel devices, wired as Blockd wires them, with their state under
+     * {@code tag}: the real wrappers over {@link #runner}.
+     */
+    KernelDevices devicesOn(io.dlsm.blockd.Blockd node, String tag, KernelPathMode mode) throws Exception {
+        Path kernel = dir.resolve(tag + "-kernel");
         KernelPaths paths = new KernelPaths(new Dmsetup(runner, false), new NbdClientDevices(runner),
-                new Losetup(runner, dir.resolve("source-sys")), new KernelPathStore(kernel, Json.newMapper()));
-        return new KernelDevices(paths, paths.recoverAll(), KernelPathMode.LINEAR_OVER_NBD,
-                new NodeInventory(nodes.source.volumes(), nodes.source.sinks(), () -> List.of("/dev/nbd0"),
-                        () -> List.of("/dev/loop0")),
-                TwoNodes.HOST, nodes.source.nbdAddress().getPort(), kernel);
+                new Losetup(runner, dir.resolve(tag + "-sys")), new KernelPathStore(kernel, Json.newMapper()));
+        KernelDevices d = new KernelDevices(paths, paths.recoverAll(), mode,
+                new NodeInventory(node.volumes(), node.sinks(), () -> List.of("/dev/nbd0"),
+                        () -> List.of("/dev/loop0", "/dev/loop1")),
+                TwoNodes.HOST, node.nbdAddress().getPort(), kernel);
+        node.sinks().addStateListener((name, state) -> d.reconcile(name));
+        return d;
+    }
+
+    /** A source volume "vol" whose VM runs on the source node's kernel device of it. */
+    KernelDevices sourceVmOnItsDevice(TwoNodes nodes, long seed) throws Exception {
+        nodes.createSourceVolume("vol", SIZE, new Random(seed), 0.3);
+        KernelDevices d = devicesOn(nodes.source, "source", KernelPathMode.LINEAR_OVER_NBD);
+        d.create("vol");
+        take();
+        return d;
     }
 
     @Test
     void aSourceVmOnALocalDeviceKeepsTheSourceUnfencedUntilTheDeviceIsRemoved() throws Exception {
         try (TwoNodes nodes = new TwoNodes(dir)) {
-            nodes.createSourceVolume("vol", SIZE, new Random(3), 0.3);
-            KernelDevices sourceDevices = wireSource(nodes);
-            sourceDevices.create("vol");
-            take();
+            KernelDevices sourceDevices = sourceVmOnItsDevice(nodes, 3);
             // The VM writes through loop0 on the file: no NBD writer, but a writer all the same,
             // so a prepared migration must neither switch now nor fence itself.
             nodes.openMigrationExport("vol");
@@ -78,10 +95,7 @@ class SinkKernelDeviceTest {
     @Test
     void fencingTheSourceWhileItsDeviceIsThereStopsTheDeviceFirst() throws Exception {
         try (TwoNodes nodes = new TwoNodes(dir)) {
-            nodes.createSourceVolume("vol", SIZE, new Random(4), 0.3);
-            KernelDevices sourceDevices = wireSource(nodes);
-            sourceDevices.create("vol");
-            take();
+            KernelDevices sourceDevices = sourceVmOnItsDevice(nodes, 4);
             nodes.openMigrationExport("vol");
 
             nodes.source.volumes().fence("vol");
@@ -103,21 +117,7 @@ class SinkKernelDeviceTest {
     }
 
     KernelDevices wire(TwoNodes nodes, KernelPathMode mode) throws Exception {
-        CommandRunner runner = c -> {
-            synchronized (commands) {
-                commands.add(c.display());
-            }
-            return new CommandRunner.Result(0, "", "");
-        };
-        Path kernel = dir.resolve("kernel");
-        KernelPaths paths = new KernelPaths(new Dmsetup(runner, false), new NbdClientDevices(runner),
-                new Losetup(runner, dir.resolve("sys")), new KernelPathStore(kernel, Json.newMapper()));
-        KernelDevices d = new KernelDevices(paths, paths.recoverAll(), mode,
-                new NodeInventory(nodes.dest.volumes(), nodes.dest.sinks(), () -> List.of("/dev/nbd0"),
-                        () -> List.of("/dev/loop0", "/dev/loop1")),
-                TwoNodes.HOST, nodes.dest.nbdAddress().getPort(), kernel);
-        nodes.dest.sinks().addStateListener((name, state) -> d.reconcile(name));
-        return d;
+        return devicesOn(nodes.dest, "dest", mode);
     }
 
     List<String> take() {
@@ -166,27 +166,13 @@ class SinkKernelDeviceTest {
         try (TwoNodes nodes = new TwoNodes(dir)) {
             TwoNodes.SourceImage src = nodes.createSourceVolume("vol", SIZE, new Random(2), 0.3);
             // The recorder stands in for the kernel: when dm-clone's status is asked, the copy
-            // is "done": the test has written into the file what dm-clone and the VM would.
-            String status = "DM_DISABLE_UDEV=1 dmsetup status dlsm-vol";
+            // is "done" once the test has written into the file what dm-clone and the VM would.
             java.util.concurrent.atomic.AtomicBoolean copied = new java.util.concurrent.atomic.AtomicBoolean();
-            CommandRunner runner = c -> {
-                synchronized (commands) {
-                    commands.add(c.display());
-                }
-                String out = c.display().equals(status)
-                        ? "0 8192 clone 8 6/1024 128 " + (copied.get() ? "64/64" : "10/64")
-                        + " 0 0 4 hydration_threshold 1 hydration_batch_size 1 rw\n" : "";
-                return new CommandRunner.Result(0, out, "");
-            };
-            Path kernel = dir.resolve("kernel");
+            statusLine = () -> "0 8192 clone 8 6/1024 128 " + (copied.get() ? "64/64" : "10/64")
+                    + " 0 0 4 hydration_threshold 1 hydration_batch_size 1 rw\n";
+            KernelDevices devices = wire(nodes, KernelPathMode.DM_CLONE);
+            Path kernel = dir.resolve("dest-kernel");
             KernelPathStore store = new KernelPathStore(kernel, Json.newMapper());
-            KernelPaths paths = new KernelPaths(new Dmsetup(runner, false), new NbdClientDevices(runner),
-                    new Losetup(runner, dir.resolve("sys")), store);
-            KernelDevices devices = new KernelDevices(paths, paths.recoverAll(), KernelPathMode.DM_CLONE,
-                    new NodeInventory(nodes.dest.volumes(), nodes.dest.sinks(), () -> List.of("/dev/nbd0"),
-                            () -> List.of("/dev/loop0", "/dev/loop1")),
-                    TwoNodes.HOST, nodes.dest.nbdAddress().getPort(), kernel);
-            nodes.dest.sinks().addStateListener((name, state) -> devices.reconcile(name));
             String export = nodes.openMigrationExport("vol");
             nodes.createSink("vol", export, 0, null, true);
             Path sinkFile = dir.resolve("dest/sinks/vol.img");
@@ -224,7 +210,10 @@ class SinkKernelDeviceTest {
             java.nio.file.Files.write(sinkFile, expected);
             copied.set(true);
             devices.reconcileAll();
-            nodes.awaitState("vol", SinkState.COMMITTED, Duration.ofSeconds(60));
+            // As the API shows it: COMMITTED only once the volume exists.
+            TwoNodes.await("the sink's commit", Duration.ofSeconds(60),
+                    () -> nodes.dest.sinks().get("vol").state() == SinkState.COMMITTED);
+            assertThat(nodes.dest.volumes().exists("vol")).isTrue();
             TwoNodes.await("the device to follow the commit", Duration.ofSeconds(30),
                     () -> nodes.dest.volumes().get("vol").writers() == 1);
 
