@@ -28,6 +28,12 @@
 #   --packages "P..."  GUEST_PACKAGES   Debian packages to install on the host first when
 #                                       missing (e.g. "dmsetup nbd-client" for those binaries)
 #   --files "S:D ..."  GUEST_FILES      extra host files: S copied to D inside the guest
+#   --trees "S:D ..."  GUEST_TREES      extra host directories: S copied to D with the libraries
+#                                       `ldd` lists for its ELF files (those outside S)
+#   --jlink "M,M2"     GUEST_JLINK      a Java runtime made by the host JDK's jlink with only
+#                                       these modules (e.g. from `jdeps --print-module-deps`),
+#                                       cached, embedded as /opt/java with /bin/java; its CDS
+#                                       archive for the JDK's classes is kept (startup under TCG)
 #   --init FILE        GUEST_INIT       the init script to embed as /etc/guest-init
 #   --name NAME        GUEST_NAME       name of the initramfs (default: derived from a hash)
 #   --print-env                         print only the KEY=VALUE lines (default prints both)
@@ -59,6 +65,8 @@ kernel_pkg=${GUEST_KERNEL_PKG:-}
 modules=${GUEST_MODULES:-virtio_pci virtio_blk}
 binaries=${GUEST_BINARIES:-}
 files=${GUEST_FILES:-}
+trees=${GUEST_TREES:-}
+jlink_modules=${GUEST_JLINK:-}
 init_script=${GUEST_INIT:-}
 packages=${GUEST_PACKAGES:-}
 name=${GUEST_NAME:-}
@@ -72,6 +80,8 @@ while [ $# -gt 0 ]; do
         --binaries) binaries=$2; shift 2 ;;
         --packages) packages=$2; shift 2 ;;
         --files) files=$2; shift 2 ;;
+        --trees) trees=$2; shift 2 ;;
+        --jlink) jlink_modules=$2; shift 2 ;;
         --init) init_script=$2; shift 2 ;;
         --name) name=$2; shift 2 ;;
         --print-env) print_env_only=1; shift ;;
@@ -191,6 +201,24 @@ for b in $binaries; do
     if [ -z "$p" ] || [ ! -f "$p" ]; then die "binary $b not found (install its package first)"; fi
     bin_paths+=("$(readlink -f "$p")")
 done
+# A Java runtime with only the modules asked for, made once per JDK and module list. The
+# compressed-oops-off CDS archive goes: guests run with small heaps.
+if [ -n "$jlink_modules" ]; then
+    command -v jlink >/dev/null || die "--jlink needs a JDK on the host (jlink not found)"
+    jdk_home=$(dirname "$(dirname "$(readlink -f "$(command -v jlink)")")")
+    jre_key=$( { echo "$jlink_modules"; cat "$jdk_home/release" 2>/dev/null; readlink -f "$jdk_home"; } |
+               sha256sum | cut -c1-16)
+    jre=$cache/jre-$jre_key
+    if [ ! -x "$jre/bin/java" ]; then
+        log "jlink: a Java runtime with $jlink_modules (once)"
+        rm -rf "$jre" "$jre.tmp"
+        jlink --add-modules "$jlink_modules" --strip-debug --no-header-files --no-man-pages \
+            --compress=2 --generate-cds-archive --output "$jre.tmp" >/dev/null || die "jlink failed"
+        rm -f "$jre.tmp/lib/server/classes_nocoops.jsa"
+        mv "$jre.tmp" "$jre"
+    fi
+    trees="$trees $jre:/opt/java"
+fi
 # Modules in load order, without duplicates.
 # An entry "NAME:P1=V1,P2=V2" loads NAME with those parameters (e.g. "nbd:nbds_max=4").
 mod_paths=()
@@ -218,6 +246,10 @@ key=$( {
     for p in "${mod_paths[@]}"; do echo "mod $p ${mod_params[$p]:-}"; done
     for p in "${bin_paths[@]}"; do echo "bin $p $(sha256sum <"$p")"; done
     for f in $files; do echo "file $f $(sha256sum <"${f%%:*}")"; done
+    for t in $trees; do
+        echo "tree $t"
+        (cd "${t%%:*}" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
+    done
     [ -z "$init_script" ] || echo "init $(sha256sum <"$init_script")"
 } | sha256sum | cut -c1-16)
 [ -n "$name" ] || name=$key
@@ -249,15 +281,32 @@ else
         echo "$b ${mod_params[$p]:-}" | tr ',' ' ' >>"$stage/etc/modules.load"
     done
     # Host binaries and their libraries (same paths as on the host, so the loader finds them).
-    for p in "${bin_paths[@]}"; do
-        rm -f "$stage/bin/$(basename "$p")"
-        cp "$p" "$stage/bin/$(basename "$p")"
-        { ldd "$p" 2>/dev/null || true; } | grep -o '/[^ ]*' | while read -r lib; do
+    copy_libs() { # ELF [DIR whose own libraries are already there]
+        { ldd "$1" 2>/dev/null || true; } | grep -o '/[^ ]*' | while read -r lib; do
             [ -e "$lib" ] || continue
+            case $lib in "${2:-/nonexistent}"/*) continue ;; esac
+            [ -e "$stage$lib" ] && continue
             mkdir -p "$stage$(dirname "$lib")"
             cp -L "$lib" "$stage$lib"
         done
+    }
+    for p in "${bin_paths[@]}"; do
+        rm -f "$stage/bin/$(basename "$p")"
+        cp "$p" "$stage/bin/$(basename "$p")"
+        copy_libs "$p"
     done
+    for t in $trees; do
+        src=$(cd "${t%%:*}" && pwd); dst=$stage${t#*:}
+        mkdir -p "$(dirname "$dst")"
+        cp -a "$src" "$dst"
+        find "$src" -type f | while read -r f; do
+            head -c 4 "$f" | grep -q 'ELF' && copy_libs "$f" "$src"
+        done
+    done
+    if [ -n "$jlink_modules" ]; then
+        rm -f "$stage/bin/java"
+        ln -s /opt/java/bin/java "$stage/bin/java"
+    fi
     for f in $files; do
         mkdir -p "$stage$(dirname "${f#*:}")"
         cp -L "${f%%:*}" "$stage${f#*:}"
