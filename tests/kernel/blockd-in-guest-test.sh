@@ -1,0 +1,322 @@
+#!/usr/bin/env bash
+# The kernel path driven by blockd itself, in a real kernel: the blockd JVM runs *inside* a
+# Debian 6.1 guest under QEMU TCG with --kernel-path linear_over_nbd and is driven over its REST
+# API from this host. kernel-path-test.sh proves the command sequences (PlanMain); this proves
+# the wiring: DeviceResource -> KernelDevices -> dmsetup/nbd-client/losetup issued by blockd's
+# own process, the sink lifecycle's cut-over, and fencing a volume's device.
+#
+#   tests/kernel/blockd-in-guest-test.sh      (root; installs what it needs from Debian's archive)
+#
+# Host: a source blockd (127.0.0.1, port 0) with volume v1 (random data and a hole). Guest:
+# busybox initramfs with nbd, dm-mod, loop, 9p, dmsetup, nbd-client, a jlink runtime with the
+# modules jdeps finds in the fat jar, and the jar; blockd's data dir on the guest's tmpfs.
+# QEMU user networking forwards 127.0.0.1:API_PORT -> guest :7810 and 127.0.0.1:NBD_PORT ->
+# guest :10809; the guest reaches the source at 10.0.2.2. A 9p share carries the guest-side
+# checks: the host drops cmd-N, the guest agent (blockd-guest-init.sh) answers out-N / rc-N.
+#
+# Flow (every step through REST): migration export on the source; POST /v1/sinks on the guest
+# (source 10.0.2.2); POST /v1/volumes/v1/device -> PROXY: linear over nbdN, content = source;
+# fence the source, activate the sink; a guest write W1 through the device; the source's file
+# unchanged; copier unlimited, COMMITTED, blockd's reconcile cuts over (GET .../device: LOCAL;
+# linear over loopN on the volume file, nbdN disconnected; content = source + W1); fence v1 on
+# the guest: error table, a write and a read fail; unfence: linear again, write W2 works;
+# DELETE the device: gone, nbdN and loopN free; the host reads the guest's v1 over the
+# forwarded NBD port: source + W1 + W2. Last line: "blockd-in-guest: N passed, M failed".
+#
+# Environment: SIZE_MIB (16), GUEST_TIMEOUT (whole guest, s; 900), READY_TIMEOUT (JVM start in
+# the guest, s; 300), GUEST_SMP (2), GUEST_JAVA_OPTS, KEEP_WORK=1 keeps the temp dir.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+# shellcheck source=scripts/deps.sh
+. "$root/scripts/deps.sh"
+
+SIZE_MIB=${SIZE_MIB:-16}
+TIMEOUT=${GUEST_TIMEOUT:-900}
+READY_TIMEOUT=${READY_TIMEOUT:-300}
+SMP=${GUEST_SMP:-2}
+# C1 only and the serial collector: the JIT and GC threads compete with blockd for 1-2 emulated CPUs.
+JAVA_OPTS=${GUEST_JAVA_OPTS:--Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto}
+cache=$root/build/kernel
+t_start=$(date +%s)
+
+ensure_build_deps
+ensure_packages qemu-system-x86_64:qemu-system-x86 nbd-client:nbd-client dmsetup:dmsetup curl:curl \
+    nbdcopy:libnbd-bin
+
+jar=$root/dlsm-blockd/target/dlsm-blockd.jar
+if [ ! -f "$jar" ] || [ -n "$(find "$root/dlsm-blockd/src/main" -newer "$jar" -type f | head -1)" ]; then
+    echo "blockd-in-guest: building blockd"
+    (cd "$root" && mvn -B -q -ntp -pl dlsm-blockd -am -DskipTests package)
+fi
+
+# The Java modules blockd needs, as jdeps sees them in the fat jar (cached per jar content).
+mkdir -p "$cache"
+jar_sum=$(sha256sum <"$jar" | cut -c1-16)
+if [ ! -s "$cache/jdeps-$jar_sum" ]; then
+    rm -f "$cache"/jdeps-*
+    jdeps --print-module-deps --ignore-missing-deps --multi-release 17 "$jar" >"$cache/jdeps-$jar_sum.tmp"
+    mv "$cache/jdeps-$jar_sum.tmp" "$cache/jdeps-$jar_sum"
+fi
+java_modules=$(tail -1 "$cache/jdeps-$jar_sum")
+
+guest_modules="virtio_pci virtio_net nbd:nbds_max=4 dm-mod loop 9p 9pnet_virtio"
+eval "$(GUEST_MODULES=$guest_modules GUEST_BINARIES="dmsetup nbd-client" GUEST_INIT="$here/blockd-guest-init.sh" \
+    GUEST_FILES="$jar:/opt/dlsm/dlsm-blockd.jar" GUEST_JLINK=$java_modules \
+    "$root/tests/guest/build-guest.sh" --print-env)"
+t_built=$(date +%s)
+
+work=$(mktemp -d /tmp/dlsm-blockd-guest.XXXXXX)
+share=$work/share
+mkdir -p "$share"
+pids=()
+qemu_pid=
+summarized=0
+cleanup() {
+    local p
+    if [ "$summarized" = 0 ]; then
+        failed=$((failed + 1))
+        echo "  FAIL: stopped early (a command failed; see above)" >&2
+        summary
+    fi
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work dir kept: $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'echo "blockd-in-guest: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
+
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); echo "  ok: $*"; }
+bad() { failed=$((failed + 1)); echo "  FAIL: $*" >&2; }
+summary() { summarized=1; echo "blockd-in-guest: $passed passed, $failed failed"; }
+# A step the rest depends on failed: stop here.
+abort() {
+    bad "$*"
+    if [ -n "$qemu_pid" ]; then
+        echo "--- guest console (tail)" >&2; tail -30 "$work/console.log" >&2 || true
+        echo "--- guest blockd log (tail)" >&2; tail -30 "$share/guest-blockd.log" >&2 || true
+    fi
+    summary
+    exit 1
+}
+expect() { # DESCRIPTION ACTUAL EXPECTED
+    if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: got '$2', expected '$3'"; fi
+}
+check() { # DESCRIPTION COMMAND...: passes when COMMAND succeeds
+    local d=$1; shift
+    if "$@"; then ok "$d"; else bad "$d"; fi
+}
+
+api() { curl -sS -f -m 120 -X "$1" -H 'Content-Type: application/json' ${3:+-d "$3"} "$2"; }
+api_code() { curl -sS -o /dev/null -w '%{http_code}' -m 120 -X "$1" "$2"; }
+jfield() { /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+md5() { md5sum "$1" | cut -d' ' -f1; }
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# Runs shell in the guest (with the helpers of blockd-guest-init.sh's lib.sh); its output is left
+# in $gout, its exit code returned (255: no answer). Bounded on both sides. Not to be called in
+# a subshell: the command counter lives here.
+cmd_n=0
+gout=
+guest() { # SCRIPT
+    cmd_n=$((cmd_n + 1))
+    gout=
+    printf '%s\n' "$1" >"$share/cmd-$cmd_n.tmp"
+    mv "$share/cmd-$cmd_n.tmp" "$share/cmd-$cmd_n"
+    for _ in $(seq $((CMD_TIMEOUT * 10 + 100))); do
+        if [ -e "$share/rc-$cmd_n" ]; then
+            gout=$(cat "$share/out-$cmd_n")
+            return "$(cat "$share/rc-$cmd_n")"
+        fi
+        if ! kill -0 "$qemu_pid" 2>/dev/null; then
+            gout="the guest stopped (console: $work/console.log)"
+            return 255
+        fi
+        sleep 0.1
+    done
+    gout="the guest did not answer command $cmd_n: $1"
+    return 255
+}
+gcheck() { # DESCRIPTION SCRIPT: passes when SCRIPT exits 0 in the guest
+    if guest "$2"; then ok "$1"; else bad "$1: exit $? ${gout:+: $gout}"; fi
+}
+CMD_TIMEOUT=120
+
+# ---------------------------------------------------------------- source node on the host
+java -jar "$jar" --data-dir "$work/a" --nbd-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 \
+    >"$work/a.out" 2>"$work/a.log" &
+pids+=($!)
+for _ in $(seq 600); do
+    grep -q '^READY' "$work/a.out" 2>/dev/null && break
+    kill -0 "${pids[-1]}" 2>/dev/null || break
+    sleep 0.1
+done
+grep -q '^READY' "$work/a.out" || { cat "$work/a.log" >&2; abort "the source blockd did not start"; }
+A_API=http://$(sed -n 's/.*api=\([^ ]*\).*/\1/p' "$work/a.out")
+A_NBD_PORT=$(sed -n 's/.*nbd=[^ ]*:\([0-9]*\).*/\1/p' "$work/a.out")
+
+vol=v1
+size=$((SIZE_MIB << 20))
+api POST "$A_API/v1/volumes" "{\"name\":\"$vol\",\"sizeBytes\":$size}" >/dev/null
+truncate -s "$size" "$work/src.img"   # first quarter and last quarter: a hole
+head -c $((size / 2)) /dev/urandom | dd of="$work/src.img" bs=1M seek=$((SIZE_MIB / 4)) conv=notrunc status=none
+dd if="$work/src.img" of="$work/a/volumes/$vol.img" bs=1M conv=notrunc,sparse status=none
+# W1 after activation (8 KiB inside a 64 KiB region), W2 after unfence; W3 tried while fenced.
+w1_off=$(((SIZE_MIB / 2) * 1048576 + 4096)); w1_len=8192
+w2_off=$((1048576 + 65536)); w2_len=65536
+w3_off=$((2 * 1048576)); w3_len=65536
+head -c $w1_len /dev/urandom >"$share/w1.bin"
+head -c $w2_len /dev/urandom >"$share/w2.bin"
+head -c $w3_len /dev/urandom >"$share/w3.bin"
+cp "$work/src.img" "$work/exp1.img"
+dd if="$share/w1.bin" of="$work/exp1.img" bs=4096 seek=$((w1_off / 4096)) conv=notrunc status=none
+cp "$work/exp1.img" "$work/exp2.img"
+dd if="$share/w2.bin" of="$work/exp2.img" bs=4096 seek=$((w2_off / 4096)) conv=notrunc status=none
+SRC_MD5=$(md5 "$work/src.img"); EXP1_MD5=$(md5 "$work/exp1.img"); EXP2_MD5=$(md5 "$work/exp2.img")
+W1_MD5=$(md5 "$share/w1.bin"); W2_MD5=$(md5 "$share/w2.bin")
+
+# ---------------------------------------------------------------- the guest node
+api_port=$(free_port); nbd_port=$(free_port)
+while [ "$nbd_port" = "$api_port" ]; do nbd_port=$(free_port); done
+G_API=http://127.0.0.1:$api_port
+cat >"$share/params.sh" <<P
+JAVA_OPTS="$JAVA_OPTS"
+READY_TIMEOUT=$READY_TIMEOUT
+CMD_TIMEOUT=$CMD_TIMEOUT
+IDLE_TIMEOUT=$((CMD_TIMEOUT + 120))
+P
+echo "blockd-in-guest: booting the guest (TCG, -smp $SMP, 1 GiB; API 127.0.0.1:$api_port, NBD 127.0.0.1:$nbd_port)"
+t_boot=$(date +%s)
+timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -m 1024 -smp "$SMP" -nographic -no-reboot \
+    -kernel "$GUEST_KERNEL" -initrd "$GUEST_INITRD" -append "console=ttyS0 panic=-1 quiet" \
+    -netdev "user,id=n0,net=10.0.2.0/24,hostfwd=tcp:127.0.0.1:$api_port-:7810,hostfwd=tcp:127.0.0.1:$nbd_port-:10809" \
+    -device virtio-net-pci,netdev=n0 \
+    -virtfs local,path="$share",mount_tag=work,security_model=none,id=work \
+    </dev/null >"$work/console.log" 2>&1 &
+qemu_pid=$!
+pids+=("$qemu_pid")
+tail -f "$work/console.log" --pid="$qemu_pid" 2>/dev/null | grep --line-buffered -E '^(guest|GUEST|init):' &
+pids+=($!)
+
+for _ in $(seq $((READY_TIMEOUT * 4 + 240))); do
+    [ -e "$share/ready" ] && break
+    kill -0 "$qemu_pid" 2>/dev/null || abort "the guest stopped before blockd was ready"
+    sleep 0.25
+done
+[ -e "$share/ready" ] || abort "blockd in the guest not READY within ${READY_TIMEOUT}s"
+read -r ready_state ready_boot ready_at <"$share/ready" || true
+[ "$ready_state" = OK ] || abort "blockd in the guest did not start: $(cat "$share/ready")"
+t_ready=$(date +%s)
+ok "blockd READY in the guest (${ready_boot#boot=} s after boot, ${ready_at#ready=} s uptime; $((t_ready - t_boot)) s since QEMU started)"
+# The agent itself: an answer is this command's, and an exit code comes back.
+token=agent-$$-$RANDOM
+if guest "echo $token" && [ "$gout" = "$token" ]; then ok "the guest agent answers"; else abort "the guest agent: '$gout'"; fi
+rc=0; guest "exit 3" || rc=$?
+expect "the guest agent returns exit codes" "$rc" 3
+caps=$(api GET "$G_API/v1/node/capabilities") || abort "the guest's API is not reachable through the forward"
+mode=$(jfield mode <<<"$caps")
+expect "guest capabilities: mode LINEAR_OVER_NBD" "$mode" LINEAR_OVER_NBD
+
+# ---------------------------------------------------------------- PROXY
+mexp=$(api POST "$A_API/v1/volumes/$vol/migration-export" | jfield migrationExport)
+state=$(api POST "$G_API/v1/sinks" "{\"name\":\"$vol\",\"source\":{\"host\":\"10.0.2.2\",\"port\":$A_NBD_PORT,\"export\":\"$mexp\"},\"bandwidthBytesPerSecond\":131072}" | jfield state) ||
+    abort "POST /v1/sinks on the guest failed"
+expect "sink on the guest: PROXY from 10.0.2.2:$A_NBD_PORT/$mexp" "$state" PROXY
+t0=$(date +%s.%N)
+dev=$(api POST "$G_API/v1/volumes/$vol/device") || abort "POST /v1/volumes/$vol/device failed: $(tail -5 "$share/guest-blockd.log")"
+echo "  device: $dev ($(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $t0}") s)"
+expect "device state PROXY" "$(jfield state <<<"$dev")" PROXY
+dm=dlsm-$vol
+path=$(jfield devicePath <<<"$dev")
+expect "device path /dev/mapper/$dm" "$path" "/dev/mapper/$dm"
+guest "dm_table $dm" || abort "no table for $dm: $gout"
+table=$gout
+nbd=$(sed -n 's/^0 [0-9]* linear 43:\([0-9]*\) 0$/nbd\1/p' <<<"$table")
+check "PROXY table linear over /dev/$nbd: $table" [ -n "$nbd" ]
+nbd=${nbd:-nbd0}
+gcheck "/dev/$nbd attached to nbd-client" "[ -e /sys/block/$nbd/pid ]"
+gcheck "PROXY: $path reads as the source (md5 $SRC_MD5)" "[ \"\$(dev_md5 $path)\" = $SRC_MD5 ]"
+
+# ---------------------------------------------------------------- activation and a write
+state=$(api POST "$A_API/v1/volumes/$vol/fence" '{}' | jfield fenced)
+expect "source fenced" "$state" True
+state=$(api POST "$G_API/v1/sinks/$vol/activate" '{}' | jfield state)
+expect "sink ACTIVE (copier at 128 KiB/s)" "$state" ACTIVE
+gcheck "W1: $w1_len bytes at $w1_off written through $path (oflag=direct)" \
+    "write_at /mnt/work/w1.bin $path $w1_off && [ \"\$(range_md5 $path $w1_off $w1_len)\" = $W1_MD5 ]"
+check "the source's file is unchanged: W1 stayed on the guest" [ "$(md5 "$work/a/volumes/$vol.img")" = "$SRC_MD5" ]
+
+# ---------------------------------------------------------------- COMMITTED and blockd's cut-over
+api PUT "$G_API/v1/sinks/$vol/bandwidth" '{"bytesPerSecond":0}' >/dev/null
+t0=$(date +%s)
+for _ in $(seq 600); do
+    state=$(api GET "$G_API/v1/sinks/$vol" | jfield state)
+    [ "$state" = COMMITTED ] && break
+    sleep 0.2
+done
+[ "$state" = COMMITTED ] || abort "sink did not commit: $state"
+ok "sink COMMITTED ($(($(date +%s) - t0)) s after the copier went unlimited)"
+for _ in $(seq 300); do
+    dstate=$(api GET "$G_API/v1/volumes/$vol/device" | jfield state)
+    [ "$dstate" = LOCAL ] && break
+    sleep 0.2
+done
+[ "$dstate" = LOCAL ] || abort "device not cut over: $dstate"
+ok "GET device: LOCAL (blockd's reconcile cut over, $(($(date +%s) - t0)) s)"
+guest "dm_table $dm" || true
+table=$gout
+loop=$(sed -n 's/^0 [0-9]* linear 7:\([0-9]*\) 0$/loop\1/p' <<<"$table")
+check "LOCAL table linear over /dev/$loop: $table" [ -n "$loop" ]
+loop=${loop:-loop0}
+guest "cat /sys/block/$loop/loop/backing_file" || true
+backing=$gout
+expect "/dev/$loop is on the committed volume file" "$backing" "/tmp/blockd/volumes/$vol.img"
+gcheck "/dev/$nbd disconnected after the cut-over" "nbd_free $nbd"
+gcheck "LOCAL: content = source + W1" "[ \"\$(dev_md5 $path)\" = $EXP1_MD5 ]"
+
+# ---------------------------------------------------------------- fence / unfence on the guest
+fenced=$(api POST "$G_API/v1/volumes/$vol/fence" '{}' | jfield fenced)
+expect "POST /v1/volumes/$vol/fence on the guest" "$fenced" True
+dstate=$(api GET "$G_API/v1/volumes/$vol/device" | jfield state)
+expect "GET device: FENCED" "$dstate" FENCED
+guest "dm_table $dm" || true
+check "FENCED: table is error: '$gout'" grep -q -E '^0 [0-9]+ error *$' <<<"$gout"
+gcheck "FENCED: a write through $path fails" "! write_at /mnt/work/w3.bin $path $w3_off"
+gcheck "FENCED: a read of $path fails" "! dd if=$path of=/dev/null bs=4096 count=1 iflag=direct 2>/dev/null"
+fenced=$(api POST "$G_API/v1/volumes/$vol/unfence" '{}' | jfield fenced)
+expect "POST /v1/volumes/$vol/unfence on the guest" "$fenced" False
+dstate=$(api GET "$G_API/v1/volumes/$vol/device" | jfield state)
+expect "GET device: LOCAL again" "$dstate" LOCAL
+guest "dm_table $dm" || true
+check "UNFENCED: table linear over /dev/$loop again: '$gout'" grep -q -E "^0 [0-9]+ linear 7:${loop#loop} 0 *\$" <<<"$gout"
+gcheck "UNFENCED: W2 ($w2_len bytes at $w2_off) written and read back" \
+    "write_at /mnt/work/w2.bin $path $w2_off && [ \"\$(range_md5 $path $w2_off $w2_len)\" = $W2_MD5 ]"
+gcheck "content = source + W1 + W2 (W3, tried while fenced, absent)" "[ \"\$(dev_md5 $path)\" = $EXP2_MD5 ]"
+
+# ---------------------------------------------------------------- DELETE
+code=$(api_code DELETE "$G_API/v1/volumes/$vol/device")
+expect "DELETE device: 204" "$code" 204
+code=$(api_code GET "$G_API/v1/volumes/$vol/device")
+expect "GET device after DELETE: 404" "$code" 404
+gcheck "no dlsm- device left, $path gone" "! dmsetup ls | grep -q '^dlsm-' && [ ! -e $path ]"
+gcheck "/dev/$nbd and /dev/$loop free" "nbd_free $nbd && loop_free $loop"
+
+# ---------------------------------------------------------------- the host reads the guest's volume
+got=$(nbdcopy "nbd://127.0.0.1:$nbd_port/$vol" - 2>"$work/nbdcopy.err" | md5sum | cut -d' ' -f1)
+expect "the guest's $vol over the forwarded NBD port = source + W1 + W2 $(cat "$work/nbdcopy.err")" "$got" "$EXP2_MD5"
+check "the source's file is still the source" [ "$(md5 "$work/a/volumes/$vol.img")" = "$SRC_MD5" ]
+if grep -q -E 'NoClassDefFoundError|ClassNotFoundException|UnsatisfiedLinkError' "$share/guest-blockd.log"; then
+    bad "the guest's blockd log names a missing class or library: $(grep -m1 -E 'NoClassDef|ClassNotFound|UnsatisfiedLink' "$share/guest-blockd.log")"
+fi
+grep -E 'run: (DM_DISABLE_UDEV=1 )?(dmsetup [a-z]+ dlsm|nbd-client|losetup)' "$share/guest-blockd.log" |
+    sed 's/.*run: /  guest blockd ran: /' || true
+
+touch "$share/stop"
+for _ in $(seq 300); do kill -0 "$qemu_pid" 2>/dev/null || break; sleep 0.1; done
+t_end=$(date +%s)
+echo "blockd-in-guest: timings: guest build $((t_built - t_start)) s, QEMU start to blockd READY $((t_ready - t_boot)) s" \
+    "(JVM start to READY in the guest $(awk "BEGIN{print ${ready_at#ready=} - ${ready_boot#boot=}}") s), total $((t_end - t_start)) s"
+summary
+[ "$failed" = 0 ]
