@@ -19,6 +19,11 @@ mvn -B -ntp verify "$@"
 # The kernel path (device-mapper + nbd) in a Debian guest under QEMU TCG: this host has neither.
 "$root/tests/kernel/kernel-path-test.sh"
 
+# The same kernel path driven by blockd itself: the blockd JVM (a jlink runtime) runs inside the
+# guest with --kernel-path linear_over_nbd; this host drives it over REST (device, activation,
+# cut-over at COMMITTED, fence/unfence, delete) and checks each step in the guest's kernel.
+"$root/tests/kernel/blockd-in-guest-test.sh"
+
 # Cinder driver shim: stestr under Debian's python3-cinder, shellcheck, YAML; then real
 # cinder-api/scheduler/volume with RabbitMQ against the real backend and two blockd nodes.
 DLSM_REAL_CINDER=${DLSM_REAL_CINDER:-1} "$root/cinder-driver-shim/run-tests.sh"
