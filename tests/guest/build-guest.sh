@@ -34,6 +34,9 @@
 #                                       these modules (e.g. from `jdeps --print-module-deps`),
 #                                       cached, embedded as /opt/java with /bin/java; its CDS
 #                                       archive for the JDK's classes is kept (startup under TCG)
+#   --java-home-only                    with --jlink: only make the runtime, print its host path
+#                                       (GUEST_JAVA_HOME=..., e.g. to dump an AppCDS archive
+#                                       with the very runtime the guest gets) and stop
 #   --init FILE        GUEST_INIT       the init script to embed as /etc/guest-init
 #   --name NAME        GUEST_NAME       name of the initramfs (default: derived from a hash)
 #   --print-env                         print only the KEY=VALUE lines (default prints both)
@@ -49,6 +52,7 @@
 #   GUEST_KERNEL=/…/vmlinux-<ver>      boot with: qemu-system-x86_64 -kernel "$GUEST_KERNEL"
 #   GUEST_INITRD=/…/initrd-<hash>.cpio.gz                         -initrd "$GUEST_INITRD"
 #   GUEST_KVER=<ver>
+#   GUEST_JAVA_HOME=/…/jre-<hash>       with --jlink: the runtime on the host (/opt/java inside)
 # Recommended kernel command line: "console=ttyS0 panic=-1 quiet" (+ your own parameters; the
 # init script can read /proc/cmdline).
 #
@@ -71,6 +75,7 @@ init_script=${GUEST_INIT:-}
 packages=${GUEST_PACKAGES:-}
 name=${GUEST_NAME:-}
 print_env_only=0
+java_home_only=0
 
 while [ $# -gt 0 ]; do
     case $1 in
@@ -85,6 +90,7 @@ while [ $# -gt 0 ]; do
         --init) init_script=$2; shift 2 ;;
         --name) name=$2; shift 2 ;;
         --print-env) print_env_only=1; shift ;;
+        --java-home-only) java_home_only=1; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "build-guest: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -218,6 +224,9 @@ if [ -n "$jlink_modules" ]; then
         mv "$jre.tmp" "$jre"
     fi
     trees="$trees $jre:/opt/java"
+    if [ $java_home_only -eq 1 ]; then echo "GUEST_JAVA_HOME=$jre"; exit 0; fi
+elif [ $java_home_only -eq 1 ]; then
+    die "--java-home-only needs --jlink"
 fi
 # Modules in load order, without duplicates.
 # An entry "NAME:P1=V1,P2=V2" loads NAME with those parameters (e.g. "nbd:nbds_max=4").
@@ -300,7 +309,7 @@ else
         mkdir -p "$(dirname "$dst")"
         cp -a "$src" "$dst"
         find "$src" -type f | while read -r f; do
-            head -c 4 "$f" | grep -q 'ELF' && copy_libs "$f" "$src"
+            if head -c 4 "$f" | grep -q 'ELF'; then copy_libs "$f" "$src"; fi
         done
     done
     if [ -n "$jlink_modules" ]; then
@@ -349,3 +358,4 @@ fi
 echo "GUEST_KERNEL=$vmlinux"
 echo "GUEST_INITRD=$initrd"
 echo "GUEST_KVER=$kver"
+[ -z "$jlink_modules" ] || echo "GUEST_JAVA_HOME=$jre"
