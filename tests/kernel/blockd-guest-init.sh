@@ -45,8 +45,9 @@ LIB
 mkdir -p /tmp/blockd
 started=$(uptime_s)
 log "starting blockd at ${started}s after boot: java ${JAVA_OPTS:-}"
+cd /opt/dlsm || exit 1   # the jar by the relative path its AppCDS archive was dumped with
 # shellcheck disable=SC2086 # JAVA_OPTS are separate words
-java ${JAVA_OPTS:-} -jar /opt/dlsm/dlsm-blockd.jar --data-dir /tmp/blockd \
+java ${JAVA_OPTS:-} -jar dlsm-blockd.jar --data-dir /tmp/blockd \
     --nbd-listen 0.0.0.0:10809 --api-listen 0.0.0.0:7810 --kernel-path linear_over_nbd \
     >/tmp/blockd.out 2>$work/guest-blockd.log &
 blockd=$!
