@@ -18,6 +18,19 @@ public interface BlockDevice extends Closeable {
     /** Fills {@code dst} from its position to its limit with the bytes at {@code offset}. */
     void read(long offset, ByteBuffer dst) throws IOException;
 
+    /**
+     * Like {@link #read}, but only if the read cannot wait for anything: every byte is already
+     * in memory here (for a file, in the page cache) and no other node is involved. Returns
+     * false when it would have to wait, with {@code dst}'s position unchanged (its bytes may
+     * have been overwritten); the caller then calls {@link #read}, typically on another thread.
+     * A server uses it to answer cached reads on the thread that received them instead of
+     * handing them to a worker. The default never reads: a device that may wait on another
+     * node (a migration sink, a remote device) must never claim a read cannot wait.
+     */
+    default boolean readIfCached(long offset, ByteBuffer dst) throws IOException {
+        return false;
+    }
+
     /** Writes {@code src}'s remaining bytes at {@code offset}; durable before return if fua. */
     void write(long offset, ByteBuffer src, boolean fua) throws IOException;
 

@@ -3,12 +3,14 @@ package io.dlsm.blockd.posix;
 import com.sun.jna.LastErrorException;
 import com.sun.jna.Library;
 import com.sun.jna.Native;
+import com.sun.jna.Pointer;
 
 /**
  * The few libc calls the JDK does not expose: SEEK_DATA/SEEK_HOLE for block status and
  * fallocate for punching holes and zeroing ranges without writing zeroes, FICLONE for
  * snapshots on filesystems that can share extents, sync_file_range and posix_fadvise so a bulk
- * copy can write behind itself instead of filling the page cache.
+ * copy can write behind itself instead of filling the page cache, preadv2 with RWF_NOWAIT to
+ * read only what the page cache already holds.
  */
 public interface LibC extends Library {
     LibC INSTANCE = Native.load("c", LibC.class);
@@ -27,6 +29,11 @@ public interface LibC extends Library {
     int SYNC_FILE_RANGE_WRITE = 2;
     int SYNC_FILE_RANGE_WAIT_AFTER = 4;
     int POSIX_FADV_DONTNEED = 4;
+    int EAGAIN = 11;
+    int EINVAL = 22;
+    int ENOSYS = 38;
+    /** preadv2 flag: fail with EAGAIN rather than wait for the disk (Linux 4.14). */
+    int RWF_NOWAIT = 0x08;
     /** _IOW(0x94, 9, int): share the source's extents with the destination (reflink). */
     long FICLONE = 0x40049409L;
 
@@ -41,6 +48,9 @@ public interface LibC extends Library {
     int ioctl(int fd, long request, int arg) throws LastErrorException;
 
     int sync_file_range(int fd, long offset, long nbytes, int flags) throws LastErrorException;
+
+    /** {@code iov} points at {@code iovcnt} struct iovec {void *base; size_t len}. */
+    long preadv2(int fd, Pointer iov, int iovcnt, long offset, int flags) throws LastErrorException;
 
     /** Returns the error number instead of setting errno. */
     int posix_fadvise(int fd, long offset, long len, int advice);

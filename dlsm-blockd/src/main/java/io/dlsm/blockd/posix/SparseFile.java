@@ -1,9 +1,12 @@
 package io.dlsm.blockd.posix;
 
 import com.sun.jna.LastErrorException;
+import com.sun.jna.Memory;
+import com.sun.jna.Native;
 import io.dlsm.blockd.block.Extent;
 import java.io.Closeable;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -18,6 +21,10 @@ public final class SparseFile implements Closeable {
     private final LibC libc;
     private final Path path;
     private final int fd;
+    /** One struct iovec per thread for {@link #readCached}. */
+    private static final ThreadLocal<Memory> IOVEC = ThreadLocal.withInitial(() -> new Memory(2L * Native.POINTER_SIZE));
+    /** Set once preadv2(RWF_NOWAIT) turned out not to be available here. */
+    private volatile boolean noWaitUnsupported;
 
     public SparseFile(LibC libc, Path path) throws IOException {
         this.libc = libc;
@@ -129,6 +136,50 @@ public final class SparseFile implements Closeable {
             throw new IOException("sync_file_range(" + flags + ") on " + path + " failed: errno "
                     + e.getErrorCode(), e);
         }
+    }
+
+    /**
+     * Fills {@code dst} (a direct buffer) from its position to its limit with the bytes at
+     * {@code offset}, but only if the page cache holds all of them: preadv2(RWF_NOWAIT), which
+     * never waits for the disk. Returns false, position unchanged, if any byte would have to
+     * be read from the disk, if the range reaches past the end of the file, or if the kernel or
+     * filesystem cannot read without waiting; the caller then reads the ordinary way.
+     */
+    public boolean readCached(long offset, ByteBuffer dst) throws IOException {
+        int want = dst.remaining();
+        if (noWaitUnsupported || !dst.isDirect() || want == 0) {
+            return false;
+        }
+        Memory iov = IOVEC.get();
+        iov.setPointer(0, Native.getDirectBufferPointer(dst).share(dst.position()));
+        if (Native.SIZE_T_SIZE == 8) {
+            iov.setLong(Native.POINTER_SIZE, want);
+        } else {
+            iov.setInt(Native.POINTER_SIZE, want);
+        }
+        long n;
+        try {
+            n = libc.preadv2(fd, iov, 1, offset, LibC.RWF_NOWAIT);
+        } catch (LastErrorException e) {
+            if (e.getErrorCode() == LibC.EAGAIN) {
+                return false;
+            }
+            if (e.getErrorCode() == LibC.EOPNOTSUPP || e.getErrorCode() == LibC.EINVAL
+                    || e.getErrorCode() == LibC.ENOSYS) {
+                noWaitUnsupported = true;
+                return false;
+            }
+            throw new IOException("preadv2 on " + path + " failed: errno " + e.getErrorCode(), e);
+        } catch (UnsatisfiedLinkError e) {
+            noWaitUnsupported = true;
+            return false;
+        }
+        if (n != want) {
+            // Partly cached, or the end of the file: the ordinary read sorts it out.
+            return false;
+        }
+        dst.position(dst.position() + want);
+        return true;
     }
 
     /** -1 when there is no data at or after pos (ENXIO). */

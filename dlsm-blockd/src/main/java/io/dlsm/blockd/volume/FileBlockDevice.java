@@ -89,6 +89,12 @@ public final class FileBlockDevice implements BlockDevice {
         }
     }
 
+    /** preadv2(RWF_NOWAIT): answered from the page cache or not at all. */
+    @Override
+    public boolean readIfCached(long offset, ByteBuffer dst) throws IOException {
+        return !closed.get() && offset + dst.remaining() <= size && sparse.readCached(offset, dst);
+    }
+
     @Override
     public void write(long offset, ByteBuffer src, boolean fua) throws IOException {
         long pos = offset;

@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -66,6 +67,39 @@ class FileBlockDeviceTest {
         assertThat(read(12_345, data.length)).isEqualTo(data);
         assertThat(read(500_000, data.length)).isEqualTo(data);
         assertThat(device.allocatedBytes()).isPositive();
+    }
+
+    @Test
+    void readIfCachedAnswersFromThePageCacheOrLeavesTheBufferAlone() throws Exception {
+        byte[] data = fillFirst256K();
+        ByteBuffer dst = ByteBuffer.allocateDirect(KIB_64);
+        dst.position(100).limit(100 + 4096);
+        boolean answered = device.readIfCached(4096, dst);
+        // Just written, so cached; a kernel without RWF_NOWAIT for this filesystem declines.
+        Assumptions.assumeTrue(answered, "preadv2(RWF_NOWAIT) is not available here");
+        assertThat(dst.position()).isEqualTo(100 + 4096);
+        byte[] got = new byte[4096];
+        dst.position(100);
+        dst.get(got);
+        assertThat(got).isEqualTo(java.util.Arrays.copyOfRange(data, 4096, 8192));
+
+        device.writeBackAndEvict(0, 4 * KIB_64);
+        dst.clear();
+        if (device.readIfCached(KIB_64, dst)) {
+            // Eviction is advice; if the pages stayed, the answer must still be right.
+            assertThat(dst.position()).isEqualTo(KIB_64);
+            dst.flip();
+            byte[] all = new byte[KIB_64];
+            dst.get(all);
+            assertThat(all).isEqualTo(java.util.Arrays.copyOfRange(data, KIB_64, 2 * KIB_64));
+        } else {
+            assertThat(dst.position()).isZero();
+        }
+
+        ByteBuffer pastEnd = ByteBuffer.allocateDirect(8192);
+        assertThat(device.readIfCached(SIZE - 4096, pastEnd)).isFalse();
+        assertThat(pastEnd.position()).isZero();
+        assertThat(device.readIfCached(0, ByteBuffer.allocate(4096))).as("heap buffers are not read").isFalse();
     }
 
     @Test

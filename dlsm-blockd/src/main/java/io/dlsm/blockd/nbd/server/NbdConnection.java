@@ -27,6 +27,12 @@ import org.slf4j.LoggerFactory;
  * through {@link RequestValidator#validate} and, if valid, runs on the shared worker pool, so
  * replies may complete out of order, as the protocol allows. Memory held by in-flight
  * requests is bounded per connection: the reader stops reading when the budget is spent.
+ *
+ * <p>A small READ the device can answer without waiting ({@link BlockDevice#readIfCached}: a
+ * local volume whose pages are cached) is answered on the reading thread instead: handing it
+ * to a worker would cost a thread wake-up, more than the read itself. Everything else, and
+ * every read that would wait for a disk or another node, still goes to the workers, so one
+ * slow request never holds up the connection's others.
  */
 public final class NbdConnection implements Runnable {
     private static final Logger log = LoggerFactory.getLogger(NbdConnection.class);
@@ -40,6 +46,11 @@ public final class NbdConnection implements Runnable {
      * Small reads skip the check; it would cost more than the zeroes it saves.
      */
     private static final long HOLE_CHECK_MIN = 64 * 1024;
+    /**
+     * Reads up to this long may be answered on the reading thread if cached: a migration sink's
+     * on-demand fetch of one region (64 KiB by default) and guest-sized reads, not bulk copies.
+     */
+    static final int INLINE_READ_MAX = 64 * 1024;
 
     private final SocketChannel ch;
     private final ExportRegistry exports;
@@ -162,6 +173,9 @@ public final class NbdConnection implements Runnable {
                 replyError(out, r, Errno.EPERM, "export " + export.name() + " is read-only");
                 return;
             }
+            if (r.type() == NBD_CMD_READ && payload <= INLINE_READ_MAX && readInline(r, export.device(), out)) {
+                return;
+            }
             ByteBuffer payloadBuffer = data;
             try {
                 workers.execute(() -> execute(r, export, payloadBuffer, out, units, mutating));
@@ -177,6 +191,44 @@ public final class NbdConnection implements Runnable {
                 buffers.release(data);
                 budget.release(units);
             }
+        }
+    }
+
+    /**
+     * Answers a READ here if the device can without waiting; false leaves it to a worker. A
+     * device error also leaves it to the worker, whose ordinary read reports it.
+     */
+    private boolean readInline(Request r, BlockDevice dev, ReplyWriter out) throws IOException {
+        boolean hole;
+        try {
+            hole = session.structuredReplies() && r.length() >= HOLE_CHECK_MIN && dev.isHole(r.offset(), r.length());
+        } catch (IOException | RuntimeException e) {
+            log.debug("{}: {} not answered inline: {}", peer, r, e.toString());
+            return false;
+        }
+        if (hole) {
+            out.offsetHole(r.cookie(), r.offset(), r.length());
+            return true;
+        }
+        ByteBuffer buf = buffers.acquire((int) r.length());
+        try {
+            try {
+                if (!dev.readIfCached(r.offset(), buf)) {
+                    return false;
+                }
+            } catch (IOException | RuntimeException e) {
+                log.debug("{}: {} not answered inline: {}", peer, r, e.toString());
+                return false;
+            }
+            buf.flip();
+            if (session.structuredReplies()) {
+                out.offsetData(r.cookie(), r.offset(), buf);
+            } else {
+                out.simple(r.cookie(), null, buf);
+            }
+            return true;
+        } finally {
+            buffers.release(buf);
         }
     }
 

@@ -21,6 +21,8 @@ final class MemoryBlockDevice implements BlockDevice {
     private final Capabilities capabilities;
     private volatile CountDownLatch writeGate;
     private final CountDownLatch writeEntered = new CountDownLatch(1);
+    private volatile boolean cached;
+    private volatile String lastReader;
 
     MemoryBlockDevice(int size, Capabilities capabilities) {
         this.bytes = new byte[size];
@@ -46,9 +48,29 @@ final class MemoryBlockDevice implements BlockDevice {
         return capabilities;
     }
 
+    /** Whether {@link #readIfCached} answers (a local cached volume) or declines (a remote one). */
+    void cached(boolean cached) {
+        this.cached = cached;
+    }
+
+    /** Name of the thread that last read, by either method. */
+    String lastReader() {
+        return lastReader;
+    }
+
     @Override
     public synchronized void read(long offset, ByteBuffer dst) {
+        lastReader = Thread.currentThread().getName();
         dst.put(bytes, (int) offset, dst.remaining());
+    }
+
+    @Override
+    public boolean readIfCached(long offset, ByteBuffer dst) {
+        if (!cached) {
+            return false;
+        }
+        read(offset, dst);
+        return true;
     }
 
     @Override

@@ -311,6 +311,51 @@ class NbdServerTest {
     }
 
     @Test
+    void cachedReadIsAnsweredOnTheConnectionThreadWhileAWriteIsHeld() throws Exception {
+        RawNbdClient c = server.open("mem", true, false);
+        byte[] data = pattern(15, 4096);
+        c.writeOk(8192, data);
+        memory.cached(true);
+        CountDownLatch gate = new CountDownLatch(1);
+        memory.holdWritesUntil(gate);
+        try {
+            c.write(40, 0, pattern(16, 4096), 0);
+            assertThat(memory.awaitWriteEntered()).isTrue();
+            c.request(0, NBD_CMD_READ, 41, 8192, data.length);
+            Chunk read = c.readChunk();
+            assertThat(read.cookie()).as("the read overtakes the held write").isEqualTo(41);
+            assertThat(read.type()).isEqualTo(NBD_REPLY_TYPE_OFFSET_DATA);
+            ByteBuffer body = read.body();
+            assertThat(body.getLong()).isEqualTo(8192);
+            byte[] got = new byte[data.length];
+            body.get(got);
+            assertThat(got).isEqualTo(data);
+            assertThat(memory.lastReader()).startsWith("nbd-conn-");
+        } finally {
+            gate.countDown();
+        }
+        SimpleReply write = c.readSimpleReply(0);
+        assertThat(write.cookie()).isEqualTo(40);
+        assertThat(write.error()).isZero();
+    }
+
+    @Test
+    void readsThatWouldWaitOrAreLargeGoToTheWorkers() throws Exception {
+        RawNbdClient c = server.open("mem", false, false);
+        byte[] small = pattern(17, 4096);
+        byte[] large = pattern(18, NbdConnection.INLINE_READ_MAX + 4096);
+        c.writeOk(0, small);
+        c.writeOk(KIB_64, large);
+        assertThat(c.readOk(0, small.length)).isEqualTo(small);
+        assertThat(memory.lastReader()).as("a device that may wait").doesNotStartWith("nbd-conn-");
+        memory.cached(true);
+        assertThat(c.readOk(KIB_64, large.length)).isEqualTo(large);
+        assertThat(memory.lastReader()).as("a read above the inline limit").doesNotStartWith("nbd-conn-");
+        assertThat(c.readOk(0, small.length)).isEqualTo(small);
+        assertThat(memory.lastReader()).startsWith("nbd-conn-");
+    }
+
+    @Test
     void discEndsTheConnection() throws Exception {
         RawNbdClient c = server.open("file", false, false);
         c.request(0, NBD_CMD_DISC, 1, 0, 0);
