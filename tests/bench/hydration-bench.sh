@@ -312,7 +312,11 @@ row2() {
 # first-touch 4 KiB offsets through the sink and then from the source, lifts the throttle and
 # waits for COMMITTED. Sets FT_SINK and FT_SOURCE ("n p50 p99 max p99-without-first-10%" in
 # us) and FT_ONDEMAND (regions fetched on demand).
-FT_SINK="" FT_SOURCE="" FT_ONDEMAND=""
+FT_SINK="" FT_SOURCE="" FT_ONDEMAND="" FT_BLOCKED=""
+# blocked PID: how often the process's threads have blocked so far (voluntary context
+# switches): a thread hand-off is one block and one wake-up, so per read it counts hand-offs
+# (plus whatever the copier does meanwhile).
+blocked() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^voluntary_ctxt_switches/ { s += $2 } END { print s + 0 }'; }
 first_touch() {
     local name=$1 n=$2 seed=$3 st total present first
     fill_volume "" "$A_api" "$A_nbd" "$name"
@@ -325,7 +329,10 @@ first_touch() {
     ((first + n <= total)) || first=$((total - n))
     ((first > present)) || die "row 3: volume too small for $n absent regions; lower THROTTLE or raise SIZE"
     py offsets "$SIZE" "$REGION" "$n" "$seed" "$first" >"$WORK/offsets-$name"
+    local ca cb
+    ca=$(blocked "$A_pid") cb=$(blocked "$B_pid")
     FT_SINK=$(py reads "nbd://$B_nbd/$name" "$WORK/offsets-$name" "$WORK/latency-sink-$name.ns")
+    FT_BLOCKED="$(calc "sprintf(\"%.2f\", ($(blocked "$A_pid") - $ca) / $n)") $(calc "sprintf(\"%.2f\", ($(blocked "$B_pid") - $cb) / $n)")"
     FT_ONDEMAND=$(($(api "" GET "$B_api" "/v1/sinks/$name" | field bytesFetchedOnDemand) / REGION))
     FT_SOURCE=$(py reads "nbd://$A_nbd/$name" "$WORK/offsets-$name" "$WORK/latency-source-$name.ns")
     api "" PUT "$B_api" "/v1/sinks/$name/bandwidth" '{"bytesPerSecond":0}' >/dev/null
@@ -348,6 +355,7 @@ row3() {
     fi
     first_touch v3 "$READS" "$SEED"
     log "row 3: sink [n p50 p99 max p99-after-first-10% us] $FT_SINK; source $FT_SOURCE; on-demand regions $FT_ONDEMAND"
+    log "row 3: thread blocks per sink read: source blockd ${FT_BLOCKED% *}, sink blockd ${FT_BLOCKED#* }"
     local sp50 sp99 sw99 bp50 bp99 cp99=""
     read -r _ sp50 sp99 _ sw99 <<<"$FT_SINK"
     read -r _ bp50 bp99 _ _ <<<"$FT_SOURCE"
