@@ -34,6 +34,11 @@ final class InboundFrames {
         }
     }
 
+    /** Bytes already received and not yet consumed: the start of requests the client has queued. */
+    int buffered() {
+        return buf.remaining();
+    }
+
     /** Discards {@code n} bytes. */
     void skip(long n) throws IOException {
         long left = n;

@@ -29,10 +29,13 @@ import org.slf4j.LoggerFactory;
  * requests is bounded per connection: the reader stops reading when the budget is spent.
  *
  * <p>A small READ the device can answer without waiting ({@link BlockDevice#readIfCached}: a
- * local volume whose pages are cached) is answered on the reading thread instead: handing it
- * to a worker would cost a thread wake-up, more than the read itself. Everything else, and
- * every read that would wait for a disk or another node, still goes to the workers, so one
- * slow request never holds up the connection's others.
+ * local volume whose pages are cached) is answered on the reading thread instead, if the
+ * client has nothing else queued behind it: handing it to a worker would cost a thread
+ * wake-up, more than the read itself, and that wake-up is what a client waiting for one read
+ * at a time (a migration sink's on-demand fetch) waits for. With more requests already
+ * received, the workers run them in parallel as before. Everything else, and every read that
+ * would wait for a disk or another node, goes to the workers, so one slow request never holds
+ * up the connection's others.
  */
 public final class NbdConnection implements Runnable {
     private static final Logger log = LoggerFactory.getLogger(NbdConnection.class);
@@ -173,7 +176,8 @@ public final class NbdConnection implements Runnable {
                 replyError(out, r, Errno.EPERM, "export " + export.name() + " is read-only");
                 return;
             }
-            if (r.type() == NBD_CMD_READ && payload <= INLINE_READ_MAX && readInline(r, export.device(), out)) {
+            if (r.type() == NBD_CMD_READ && payload <= INLINE_READ_MAX && in.buffered() == 0
+                    && readInline(r, export.device(), out)) {
                 return;
             }
             ByteBuffer payloadBuffer = data;

@@ -23,6 +23,7 @@ final class MemoryBlockDevice implements BlockDevice {
     private final CountDownLatch writeEntered = new CountDownLatch(1);
     private volatile boolean cached;
     private volatile String lastReader;
+    private final java.util.List<String> readers = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     MemoryBlockDevice(int size, Capabilities capabilities) {
         this.bytes = new byte[size];
@@ -58,9 +59,15 @@ final class MemoryBlockDevice implements BlockDevice {
         return lastReader;
     }
 
+    /** Names of the threads that read, in order. */
+    java.util.List<String> readers() {
+        return java.util.List.copyOf(readers);
+    }
+
     @Override
     public synchronized void read(long offset, ByteBuffer dst) {
         lastReader = Thread.currentThread().getName();
+        readers.add(lastReader);
         dst.put(bytes, (int) offset, dst.remaining());
     }
 

@@ -356,6 +356,33 @@ class NbdServerTest {
     }
 
     @Test
+    void pipelinedCachedReadsGoToTheWorkersButTheLastOne() throws Exception {
+        RawNbdClient c = server.open("mem", false, false);
+        byte[] data = pattern(19, 4 * 4096);
+        c.writeOk(0, data);
+        memory.cached(true);
+        // One segment: the server receives all four requests before it dispatches the first.
+        ByteBuffer four = ByteBuffer.allocate(4 * REQUEST_HEADER_SIZE);
+        for (int i = 0; i < 4; i++) {
+            four.put(RawNbdClient.requestHeader(0, NBD_CMD_READ, 50 + i, i * 4096L, 4096));
+        }
+        c.send(four.flip());
+        Set<Long> cookies = new HashSet<>();
+        for (int i = 0; i < 4; i++) {
+            SimpleReply r = c.readSimpleReply(4096);
+            assertThat(r.error()).isZero();
+            int k = (int) (r.cookie() - 50);
+            assertThat(r.data()).isEqualTo(java.util.Arrays.copyOfRange(data, k * 4096, (k + 1) * 4096));
+            cookies.add(r.cookie());
+        }
+        assertThat(cookies).containsExactlyInAnyOrder(50L, 51L, 52L, 53L);
+        List<String> readers = memory.readers();
+        assertThat(readers.subList(readers.size() - 4, readers.size()))
+                .as("reads with more requests queued behind them run in parallel on workers")
+                .filteredOn(n -> !n.startsWith("nbd-conn-")).isNotEmpty();
+    }
+
+    @Test
     void discEndsTheConnection() throws Exception {
         RawNbdClient c = server.open("file", false, false);
         c.request(0, NBD_CMD_DISC, 1, 0, 0);
