@@ -52,8 +52,23 @@ public final class BackendRegistration implements AutoCloseable {
             this(name, apiUrl, nbdHost, nbdPort, Capabilities.USER_SPACE_ONLY);
         }
 
+        /**
+         * What the backend hands to other nodes and hypervisors: a wildcard listener (0.0.0.0,
+         * ::) has no address they could reach, and would send a sink on another node to itself.
+         */
         public static NodeInfo of(String name, InetSocketAddress api, InetSocketAddress nbd) {
+            requireReachable("--api-listen", api);
+            requireReachable("--nbd-listen", nbd);
             return new NodeInfo(name, "http://" + hostPort(api), nbd.getHostString(), nbd.getPort());
+        }
+
+        private static void requireReachable(String option, InetSocketAddress a) {
+            if (a.getAddress() != null && a.getAddress().isAnyLocalAddress()) {
+                throw new IllegalArgumentException(option + " " + hostPort(a) + " is a wildcard address, which "
+                        + "cannot be registered with the backend: other nodes would not know where to reach "
+                        + "this one; listen on this node's own address (e.g. " + option + " 192.0.2.10:" + a.getPort()
+                        + ")");
+            }
         }
 
         public NodeInfo withCapabilities(Capabilities c) {

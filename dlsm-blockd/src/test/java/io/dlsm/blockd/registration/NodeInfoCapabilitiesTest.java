@@ -30,4 +30,16 @@ class NodeInfoCapabilitiesTest {
         assertThat(Json.newMapper().readTree(json).get("capabilities").toString())
                 .isEqualTo("{\"deviceMapper\":true,\"dmClone\":false,\"nbd\":true}");
     }
+
+    @Test
+    void aWildcardListenerCannotBeRegistered() {
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> BackendRegistration.NodeInfo.of("n1",
+                        new InetSocketAddress("127.0.0.1", 7000), new InetSocketAddress("0.0.0.0", 10809)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("--nbd-listen 0.0.0.0:10809 is a wildcard address")
+                .hasMessageContaining("listen on this node's own address");
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> BackendRegistration.NodeInfo.of("n1",
+                        new InetSocketAddress("::", 7000), new InetSocketAddress("127.0.0.1", 10809)))
+                .hasMessageContaining("--api-listen");
+    }
 }
