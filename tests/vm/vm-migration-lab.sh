@@ -42,6 +42,8 @@
 #   MIGRATE_LIMIT  seconds QMP migrate may take before it is cancelled and reported as not
 #                  converged (default 300)
 #   COMMIT_LIMIT   seconds DLSM hydration may take (default 300)
+#   DLSM_BANDWIDTH the sink's background copy limit in bytes/s (default 0 = unlimited), what
+#                  `dlsm migrate --bandwidth` sets: leaves the guest's on-demand fetches link room
 #   ACCEL          auto (default: KVM if a guest really boots with it, else TCG), kvm, tcg
 #   MEM_MIB        guest memory (default 256)
 #   RESULT_FILE    also write the result JSON there
@@ -270,7 +272,7 @@ u0=$($py "$lab" last-prog "$work/con1.log" | jget 'd.get("up", 0)')
 t_start=$(now)
 if [ "$METHOD" = dlsm ]; then
     mexp=$(api inA "$A_API" POST "/v1/volumes/$vol/migration-export" | jget 'd["migrationExport"]')
-    api inB "$B_API" POST /v1/sinks "{\"name\":\"$vol\",\"source\":{\"host\":\"$HA\",\"port\":${A_NBD##*:},\"export\":\"$mexp\"}}" >/dev/null
+    api inB "$B_API" POST /v1/sinks "{\"name\":\"$vol\",\"source\":{\"host\":\"$HA\",\"port\":${A_NBD##*:},\"export\":\"$mexp\"},\"bandwidthBytesPerSecond\":${DLSM_BANDWIDTH:-0}}" >/dev/null
     say "prepared: migration export $mexp on A, sink on B is $(api inB "$B_API" GET "/v1/sinks/$vol" | jget 'd["state"]')"
 fi
 start_guest 2 nsB "$dst_disk" -incoming "tcp:$HB:$mig_port"
