@@ -53,6 +53,7 @@
 #   GUEST_INITRD=/…/initrd-<hash>.cpio.gz                         -initrd "$GUEST_INITRD"
 #   GUEST_KVER=<ver>
 #   GUEST_JAVA_HOME=/…/jre-<hash>       with --jlink: the runtime on the host (/opt/java inside)
+#                                       (--java-home-only prints it and GUEST_KVER only)
 # Recommended kernel command line: "console=ttyS0 panic=-1 quiet" (+ your own parameters; the
 # init script can read /proc/cmdline).
 #
@@ -224,7 +225,7 @@ if [ -n "$jlink_modules" ]; then
         mv "$jre.tmp" "$jre"
     fi
     trees="$trees $jre:/opt/java"
-    if [ $java_home_only -eq 1 ]; then echo "GUEST_JAVA_HOME=$jre"; exit 0; fi
+    if [ $java_home_only -eq 1 ]; then echo "GUEST_JAVA_HOME=$jre"; echo "GUEST_KVER=$kver"; exit 0; fi
 elif [ $java_home_only -eq 1 ]; then
     die "--java-home-only needs --jlink"
 fi

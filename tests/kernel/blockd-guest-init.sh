@@ -1,7 +1,8 @@
 # shellcheck shell=sh
 # Runs inside the TCG guest (busybox sh) as /etc/guest-init for tests/kernel/blockd-in-guest-test.sh.
 # Starts the real blockd (the embedded jlink runtime, /opt/dlsm/dlsm-blockd.jar) with
-# --kernel-path linear_over_nbd on 0.0.0.0 (QEMU forwards the host's 127.0.0.1 ports to it),
+# --kernel-path $KERNEL_PATH (params.sh: linear_over_nbd or dm_clone) on 0.0.0.0 (QEMU forwards
+# the host's 127.0.0.1 ports to it),
 # then serves as the host's agent: the host drops /mnt/work/cmd-N (shell, with the helpers of
 # /tmp/lib.sh), the guest runs it bounded by `timeout`, leaves its output in out-N and its exit
 # code in rc-N (written last). The file `stop` ends the loop: blockd is stopped, the guest
@@ -42,13 +43,25 @@ nbd_free() { [ ! -e "/sys/block/$1/pid" ] && [ "$(cat "/sys/block/$1/size")" = 0
 loop_free() { [ ! -s "/sys/block/$1/loop/backing_file" ]; }
 LIB
 
+KERNEL_PATH=${KERNEL_PATH:-linear_over_nbd}
+if [ "$KERNEL_PATH" = dm_clone ]; then
+    # Built out of tree (Debian's kernels lack CONFIG_DM_CLONE); dm-bufio and dm-persistent-data
+    # are loaded by the initramfs. The throttle (percent of time kcopyd may copy) slows the
+    # hydration so the host's write lands in a region not yet hydrated; blockd does not set it.
+    if ! insmod /lib/extra/dm-clone.ko clone_hydration_throttle="${CLONE_THROTTLE:-3}"; then
+        echo "GUEST FAIL: insmod dm-clone.ko"
+        echo "FAIL insmod dm-clone.ko" >$work/ready
+        exit 1
+    fi
+    log "dm-clone loaded (clone_hydration_throttle=$(cat /sys/module/dm_clone/parameters/clone_hydration_throttle 2>/dev/null))"
+fi
 mkdir -p /tmp/blockd
 started=$(uptime_s)
 log "starting blockd at ${started}s after boot: java ${JAVA_OPTS:-}"
 cd /opt/dlsm || exit 1   # the jar by the relative path its AppCDS archive was dumped with
 # shellcheck disable=SC2086 # JAVA_OPTS are separate words
 java ${JAVA_OPTS:-} -jar dlsm-blockd.jar --data-dir /tmp/blockd \
-    --nbd-listen 0.0.0.0:10809 --api-listen 0.0.0.0:7810 --kernel-path linear_over_nbd \
+    --nbd-listen 0.0.0.0:10809 --api-listen 0.0.0.0:7810 --kernel-path "$KERNEL_PATH" \
     >/tmp/blockd.out 2>$work/guest-blockd.log &
 blockd=$!
 i=0
