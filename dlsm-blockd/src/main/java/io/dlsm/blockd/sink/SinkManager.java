@@ -441,10 +441,13 @@ public final class SinkManager implements Closeable {
             Files.move(dataFile(name), target, StandardCopyOption.ATOMIC_MOVE);
             AtomicFile.syncDirectory(target.getParent());
             AtomicFile.syncDirectory(dir);
-            volumes.adopt(name, m.sink.size(), m.sink.local(), m.export);
+            // The sink's export was withdrawn while dm-clone owned the file, and a withdrawn
+            // export stays withdrawn (its clients are dropped after the handshake): the volume
+            // gets a new one over the same device and gate.
+            Export export = m.sink.record().kernelCopies() ? m.export.reopened() : m.export;
+            volumes.adopt(name, m.sink.size(), m.sink.local(), export);
             if (m.sink.record().kernelCopies()) {
-                // Withdrawn while dm-clone owned the file; an ordinary volume is exported.
-                exports.register(m.export);
+                exports.register(export);
             }
             new SinkJournal(dir, name, json).delete();
         } catch (IOException e) {

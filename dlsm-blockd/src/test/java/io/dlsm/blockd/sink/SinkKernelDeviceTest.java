@@ -223,8 +223,13 @@ class SinkKernelDeviceTest {
                     .satisfies(r -> assertThat(r.local().path()).isEqualTo(volumeFile.toString()));
             // Each block crossed the network once, through dm-clone: the sink fetched nothing.
             assertThat(nodes.dest.sinks().get("vol").wireBytesReceived()).isZero();
-            // The committed volume is exported again.
+            // The committed volume is exported again, and serves: its export was withdrawn while
+            // dm-clone owned the file, and a withdrawn export drops every client after the handshake.
             assertThat(nodes.dest.exports().lookup("vol")).isPresent();
+            assertThat(nodes.dest.exports().lookup("vol").orElseThrow().withdrawn()).isFalse();
+            try (io.dlsm.blockd.nbd.client.NbdClient c = nodes.connectDest("vol")) {
+                assertThat(TwoNodes.readAll(c)).isEqualTo(expected);
+            }
 
             devices.delete("vol");
             assertThat(nodes.dest.volumes().get("vol").writers()).isZero();

@@ -128,6 +128,15 @@ public final class Export {
         return withdrawn;
     }
 
+    /**
+     * A new export of the same device, gate and flags, not withdrawn: what serves the device
+     * again after this one was withdrawn (which is for good: a connection that finds its
+     * export withdrawn ends right after the handshake).
+     */
+    public Export reopened() {
+        return new Export(name, device, gate, privileged, listed);
+    }
+
     /** Stops serving: new clients cannot find it, connected ones are disconnected. */
     void withdraw() {
         withdrawn = true;
