@@ -96,6 +96,10 @@ public final class SinkManager implements Closeable {
         listeners.add(l);
     }
 
+    /**
+     * Tells the listeners (the kernel devices' reconcile). Never called holding this manager's
+     * lock: a listener takes its own lock, under which it calls back into this manager.
+     */
     private void notifyState(String name, SinkState state) {
         for (var l : listeners) {
             try {
@@ -272,18 +276,23 @@ public final class SinkManager implements Closeable {
         return get(name);
     }
 
-    public synchronized SinkStatus setBandwidth(String name, Long bytesPerSecond) {
-        Managed m = managed(name);
-        if (bytesPerSecond == null || bytesPerSecond < 0) {
-            throw invalid("bytesPerSecond", "bytesPerSecond is required and must be >= 0 (0 = unlimited)");
+    public SinkStatus setBandwidth(String name, Long bytesPerSecond) {
+        Managed m;
+        synchronized (this) {
+            m = managed(name);
+            if (bytesPerSecond == null || bytesPerSecond < 0) {
+                throw invalid("bytesPerSecond", "bytesPerSecond is required and must be >= 0 (0 = unlimited)");
+            }
+            try {
+                m.sink.updateRecord(m.sink.record().withBandwidth(bytesPerSecond));
+            } catch (IOException e) {
+                throw storage(name, "change the bandwidth of", e);
+            }
+            m.limiter.setRate(bytesPerSecond);
         }
-        try {
-            m.sink.updateRecord(m.sink.record().withBandwidth(bytesPerSecond));
-        } catch (IOException e) {
-            throw storage(name, "change the bandwidth of", e);
-        }
-        m.limiter.setRate(bytesPerSecond);
-        // Same phase, new limit: a dm-clone device copying this sink follows it.
+        // Same phase, new limit: a dm-clone device copying this sink follows it. Outside this
+        // lock, as every notification: the kernel devices' poll holds their lock and then asks
+        // this manager (progress, phase), so holding ours while waiting for theirs deadlocks.
         notifyState(name, m.sink.state());
         return status(m);
     }
