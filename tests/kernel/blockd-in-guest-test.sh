@@ -183,6 +183,15 @@ check() { # DESCRIPTION COMMAND...: passes when COMMAND succeeds
 api() { curl -sS -f -m 120 -X "$1" -H 'Content-Type: application/json' ${3:+-d "$3"} "$2"; }
 api_code() { curl -sS -o /dev/null -w '%{http_code}' -m 120 -X "$1" "$2"; }
 jfield() { /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+await_state() { # URL WANTED TRIES: polls the resource's "state" every 0.2 s; prints the last one
+    local s=""
+    for _ in $(seq "$3"); do
+        s=$(api GET "$1" | jfield state)
+        [ "$s" = "$2" ] && break
+        sleep 0.2
+    done
+    echo "$s"
+}
 md5() { md5sum "$1" | cut -d' ' -f1; }
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -387,18 +396,10 @@ P
         guest "echo 100 >/sys/module/dm_clone/parameters/clone_hydration_throttle" ||
             echo "    (clone_hydration_throttle not writable: $gout; waiting)"
     fi
-    for _ in $(seq 900); do
-        state=$(api GET "$G_API/v1/sinks/$vol" | jfield state)
-        [ "$state" = COMMITTED ] && break
-        sleep 0.2
-    done
+    state=$(await_state "$G_API/v1/sinks/$vol" COMMITTED 900)
     [ "$state" = COMMITTED ] || abort "sink did not commit: $state"
     ok "sink COMMITTED ($(($(date +%s) - t0)) s after the bandwidth went unlimited)"
-    for _ in $(seq 300); do
-        dstate=$(api GET "$G_API/v1/volumes/$vol/device" | jfield state)
-        [ "$dstate" = LOCAL ] && break
-        sleep 0.2
-    done
+    dstate=$(await_state "$G_API/v1/volumes/$vol/device" LOCAL 300)
     [ "$dstate" = LOCAL ] || abort "device not cut over: $dstate"
     ok "GET device: LOCAL ($(($(date +%s) - t0)) s)"
     guest "dm_table $dm" || true
