@@ -16,9 +16,11 @@
 #   READS     number of first-touch reads in row 3 (default 2000)
 #   SEED      seed of the random offsets and rewritten regions (default 42)
 #   ROWS      which rows to run, e.g. "1 3" (default "1 2 3 4")
+#   ROW2_MTUS veth MTUs row 2 runs with, once each (default "1500 9000")
 #   WARMUP    1 (default): one unmeasured migration first, so rows 1 and 3 see a warm JIT
 #   WARM_READS unmeasured first-touch reads of row 3's warm-up migration (default 8000)
 #   JAVA_OPTS extra JVM options for every blockd (e.g. -Xlog:gc)
+#   BLOCKD_ARGS extra blockd options for every blockd (e.g. --io-threads 4)
 #   KEEP_WORK=1 keeps the scratch directory (logs, images)
 #
 # Needs root (row 2 creates network namespaces). Uses only 127.0.0.1 and 198.18.0.0/15
@@ -33,6 +35,9 @@ THROTTLE=${THROTTLE:-50000000}
 READS=${READS:-2000}
 SEED=${SEED:-42}
 ROWS=${ROWS:-1 2 3 4}
+# Row 2 once per MTU: Ethernet's 1500, whose headers cap TCP at 0.956 of the link, and the
+# jumbo frames storage and migration networks between compute nodes are usually given.
+ROW2_MTUS=${ROW2_MTUS:-1500 9000}
 # blockd is a long-running daemon; a fresh JVM spends the first second compiling. WARMUP=1
 # migrates one volume between the same two daemons before the measured one (row 1), so the
 # row compares steady states; WARMUP=0 measures a cold start instead.
@@ -122,7 +127,7 @@ start_blockd() {
     local var=$1 ns=$2 nbd=$3 api=$4 dir="$WORK/$1" line="" i pid
     mkdir -p "$dir"
     # shellcheck disable=SC2206 # JAVA_OPTS is a list of words on purpose
-    local cmd=(java ${JAVA_OPTS:-} -jar "$JAR" --data-dir "$dir" --nbd-listen "$nbd" --api-listen "$api")
+    local cmd=(java ${JAVA_OPTS:-} -jar "$JAR" --data-dir "$dir" --nbd-listen "$nbd" --api-listen "$api" ${BLOCKD_ARGS:-})
     [[ -n $ns ]] && cmd=(ip netns exec "$ns" "${cmd[@]}")
     # A simple command in the background: $! is the daemon's own PID (ip netns exec execs it).
     "${cmd[@]}" >"$dir.out" 2>"$dir.log" &
@@ -207,12 +212,15 @@ stop_pid() {
 }
 
 # nbdcopy_secs NS URI DEST: seconds for nbdcopy (flushing the destination at the end).
+# NBDCOPY_CPU: CPU seconds (user + system) the last nbdcopy used.
+NBDCOPY_CPU=""
 nbdcopy_secs() {
-    local ns=$1 uri=$2 dest=$3 t0
+    local ns=$1 uri=$2 dest=$3 t0 TIMEFORMAT='%U %S'
     rm -f "$dest"
     t0=$(now)
-    in_ns "$ns" timeout "$STEP_TIMEOUT" nbdcopy --flush "$uri" "$dest"
+    { time in_ns "$ns" timeout "$STEP_TIMEOUT" nbdcopy --flush "$uri" "$dest" 2>"$WORK/nbdcopy.err"; } 2>"$WORK/nbdcopy.cpu"
     calc "$(now) - $t0"
+    NBDCOPY_CPU=$(awk 'END { printf "%.2f", $1 + $2 }' "$WORK/nbdcopy.cpu")
     cmp -s "$dest" "$WORK/random.img" || die "nbdcopy's copy differs from the source data"
     rm -f "$dest"
 }
@@ -238,13 +246,15 @@ row1() {
         wait_sink "" "$B_api" warm COMMITTED >/dev/null
     fi
     fill_volume "" "$A_api" "$A_nbd" v1
-    local hyd wall final t12 src=$WORK/A/volumes/v1.img port qsecs dm nc ratio ca cb
+    local hyd wall final t12 src=$WORK/A/volumes/v1.img port qsecs dm nc ratio ca cb qa cpu_dlsm cpu_nbdcopy
     ca=$(cpu_secs "$A_pid")
     cb=$(cpu_secs "$B_pid")
     migrate "" "$A_api" "$A_nbd" "" "$B_api" v1 0
     hyd=$(wait_sink "" "$B_api" v1 HYDRATED,COMMITTED)
     wall=$(calc "$(now) - $ACTIVATED_AT")
-    log "row 1: CPU seconds during hydration: source blockd $(calc "$(cpu_secs "$A_pid") - $ca"), sink blockd $(calc "$(cpu_secs "$B_pid") - $cb")"
+    ca=$(calc "$(cpu_secs "$A_pid") - $ca")
+    cb=$(calc "$(cpu_secs "$B_pid") - $cb")
+    log "row 1: CPU seconds during hydration: source blockd $ca, sink blockd $cb"
     final=$(wait_sink "" "$B_api" v1 COMMITTED)
     t12=$(py t12 <<<"$final")
     log "v1: t1->t2 ${t12}s, activate->HYDRATED (polled) ${wall}s; $(field wireBytesReceived bytesCopiedInBackground <<<"$hyd" | tr '\n' ' ')"
@@ -252,19 +262,29 @@ row1() {
 
     port=$(py freeport)
     start_qemu_nbd "" 127.0.0.1 "$port" v1 "$src"
-    qsecs=$(nbdcopy_secs "" "nbd://127.0.0.1:$port/v1" "$WORK/nbdcopy-dest.img")
+    qa=$(cpu_secs "$QEMU_NBD_PID")
+    nbdcopy_secs "" "nbd://127.0.0.1:$port/v1" "$WORK/nbdcopy-dest.img" >"$WORK/nbdcopy.secs"
+    qsecs=$(cat "$WORK/nbdcopy.secs")
+    qa=$(calc "$(cpu_secs "$QEMU_NBD_PID") - $qa")
     stop_pid "$QEMU_NBD_PID"
+    log "row 1: CPU seconds of the nbdcopy run: qemu-nbd $qa, nbdcopy $NBDCOPY_CPU"
     dm=$(mbps "$t12")
     nc=$(mbps "$qsecs")
     ratio=$(calc "sprintf(\"%.2f\", $dm / $nc)")
+    # CPU per GiB moved, both ends: what a copy costs the node's guests, steadier than speed
+    # on a shared machine.
+    cpu_dlsm=$(calc "sprintf(\"%.2f\", ($ca + $cb) * 1073741824 / $SIZE)")
+    cpu_nbdcopy=$(calc "sprintf(\"%.2f\", ($qa + $NBDCOPY_CPU) * 1073741824 / $SIZE)")
     row 1 "hydration vs nbdcopy, loopback" \
-        "DLSM ${dm} MB/s (t1->t2 $(calc "sprintf(\"%.2f\", $t12)") s, wall $(calc "sprintf(\"%.2f\", $wall)") s); nbdcopy ${nc} MB/s ($(calc "sprintf(\"%.2f\", $qsecs)") s); ratio ${ratio}x" \
+        "DLSM ${dm} MB/s (t1->t2 $(calc "sprintf(\"%.2f\", $t12)") s, wall $(calc "sprintf(\"%.2f\", $wall)") s, CPU ${cpu_dlsm} s/GiB); nbdcopy ${nc} MB/s ($(calc "sprintf(\"%.2f\", $qsecs)") s, CPU ${cpu_nbdcopy} s/GiB with qemu-nbd); ratio ${ratio}x" \
         ">= 1.0x" "$(verdict "$ratio >= 1.0")"
 }
 
+# row2 MTU: one run of row 2 with that MTU on the veth.
 row2() {
-    log "row 2: hydration over a 1 Gbit/s tbf-shaped veth between two namespaces"
-    local nsa="dlsmbench-a-$$" nsb="dlsmbench-b-$$" va="vdlsa$$" vb="vdlsb$$"
+    local mtu=$1
+    log "row 2: hydration over a 1 Gbit/s tbf-shaped veth between two namespaces, MTU $mtu"
+    local nsa="dlsmbench-a$mtu-$$" nsb="dlsmbench-b$mtu-$$" va="vdla$mtu$$" vb="vdlb$mtu$$" vol="v2m$mtu"
     ip netns add "$nsa"
     NETNS+=("$nsa")
     ip netns add "$nsb"
@@ -276,26 +296,26 @@ row2() {
     ip -n "$nsb" addr add 198.18.0.2/24 dev "$vb"
     ip -n "$nsa" link set lo up
     ip -n "$nsb" link set lo up
-    ip -n "$nsa" link set "$va" up
-    ip -n "$nsb" link set "$vb" up
+    ip -n "$nsa" link set "$va" mtu "$mtu" up
+    ip -n "$nsb" link set "$vb" mtu "$mtu" up
     # A sends the data: shape A's egress.
     tc -n "$nsa" qdisc replace dev "$va" root tbf rate 1gbit burst 256kb latency 50ms
 
     start_blockd NA "$nsa" 198.18.0.1:0 127.0.0.1:0
     start_blockd NB "$nsb" 198.18.0.2:0 127.0.0.1:0
-    fill_volume "$nsa" "$NA_api" "$NA_nbd" v2
-    migrate "$nsa" "$NA_api" "$NA_nbd" "$nsb" "$NB_api" v2 0
-    local final t12 qsecs dm nc fd fn wire
-    wait_sink "$nsb" "$NB_api" v2 HYDRATED,COMMITTED >/dev/null
-    final=$(wait_sink "$nsb" "$NB_api" v2 COMMITTED)
+    fill_volume "$nsa" "$NA_api" "$NA_nbd" "$vol"
+    migrate "$nsa" "$NA_api" "$NA_nbd" "$nsb" "$NB_api" "$vol" 0
+    local final t12 qsecs dm nc fd fn wire ceiling
+    wait_sink "$nsb" "$NB_api" "$vol" HYDRATED,COMMITTED >/dev/null
+    final=$(wait_sink "$nsb" "$NB_api" "$vol" COMMITTED)
     t12=$(py t12 <<<"$final")
     wire=$(field wireBytesReceived <<<"$final")
-    cmp -s "$WORK/NB/volumes/v2.img" "$WORK/random.img" || die "row 2: hydrated volume differs from the source"
+    cmp -s "$WORK/NB/volumes/$vol.img" "$WORK/random.img" || die "row 2: hydrated volume differs from the source"
     stop_pid "$NA_pid"
     stop_pid "$NB_pid"
 
-    start_qemu_nbd "$nsa" 198.18.0.1 10809 v2 "$WORK/NA/volumes/v2.img"
-    qsecs=$(nbdcopy_secs "$nsb" "nbd://198.18.0.1:10809/v2" "$WORK/nbdcopy-shaped.img")
+    start_qemu_nbd "$nsa" 198.18.0.1 10809 "$vol" "$WORK/NA/volumes/$vol.img"
+    qsecs=$(nbdcopy_secs "$nsb" "nbd://198.18.0.1:10809/$vol" "$WORK/nbdcopy-shaped.img")
     stop_pid "$QEMU_NBD_PID"
     log "tbf: $(tc -n "$nsa" -s qdisc show dev "$va" | tr '\n' ' ')"
 
@@ -303,8 +323,11 @@ row2() {
     nc=$(mbps "$qsecs")
     fd=$(calc "sprintf(\"%.2f\", $dm * 1e6 / $LINK_BPS)")
     fn=$(calc "sprintf(\"%.2f\", $nc * 1e6 / $LINK_BPS)")
-    row 2 "hydration over netns veth, tbf 1 Gbit/s" \
-        "DLSM ${dm} MB/s = ${fd} of link (t1->t2 $(calc "sprintf(\"%.2f\", $t12)") s, wire $((wire / 1000000)) MB); nbdcopy ${nc} MB/s = ${fn} of link" \
+    # What TCP can carry at this MTU: tbf counts each frame with its Ethernet header (14
+    # bytes); IP and TCP with timestamps take 52 of the MTU.
+    ceiling=$(calc "sprintf(\"%.3f\", ($mtu - 52) / ($mtu + 14))")
+    row 2 "hydration over netns veth, tbf 1 Gbit/s, MTU $mtu" \
+        "DLSM ${dm} MB/s = ${fd} of link (t1->t2 $(calc "sprintf(\"%.2f\", $t12)") s, wire $((wire / 1000000)) MB); nbdcopy ${nc} MB/s = ${fn} of link; TCP payload ceiling at this MTU ${ceiling}" \
         ">= 0.95 of 125 MB/s" "$(verdict "$fd >= 0.95")"
 }
 
@@ -409,7 +432,7 @@ main() {
     for r in $ROWS; do
         case $r in
         1) row1 ;;
-        2) row2 ;;
+        2) for mtu in $ROW2_MTUS; do row2 "$mtu"; done ;;
         3) row3 ;;
         4) row4 ;;
         *) die "unknown row $r" ;;
