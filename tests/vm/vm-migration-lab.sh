@@ -33,6 +33,9 @@
 #                  rest stays a hole; the disk starts with one full lap of records (host-made)
 #   RATE           guest write rate in MB/s: 0 = idle, max = unthrottled (default 10)
 #   CHECK          read back an earlier record every CHECK writes (default 4, 0 = never)
+#   WORKLOAD       c (default): the workload's loop compiled from guest-writer.c (needs gcc);
+#                  shell: the busybox loop of guest-workload.sh (a process per record: a TCG
+#                  guest then writes ~11 MB/s at most on 2 cores)
 #   LINK_MBIT      0 (default): everything on 127.0.0.1. N > 0: node A and node B are two network
 #                  namespaces joined by a veth pair shaped to N Mbit/s each way (tbf); memory and
 #                  storage traffic share it, as between two hosts
@@ -100,8 +103,18 @@ cache=${GUEST_CACHE:-$root/build/guest}
 mkdir -p "$cache"
 pool=$cache/dlsm-pool
 [ -s "$pool" ] || $py "$lab" pool "$pool"
+# The workload's compiled loop (guest-writer.c); WORKLOAD=shell runs the busybox one instead.
+guest_bins=''
+if [ "${WORKLOAD:-c}" = c ]; then
+    writer=$cache/guest-writer
+    if [ ! -x "$writer" ] || [ "$here/guest-writer.c" -nt "$writer" ]; then
+        command -v gcc >/dev/null || fail "gcc is needed to build the guest's workload (or WORKLOAD=shell)"
+        gcc -O2 -Wall -Werror -o "$writer.tmp" "$here/guest-writer.c" && mv "$writer.tmp" "$writer"
+    fi
+    guest_bins=$writer
+fi
 eval "$(GUEST_CACHE=$cache "$root/tests/guest/build-guest.sh" --init "$here/guest-workload.sh" \
-        --files "$pool:/etc/dlsm-pool" --print-env)"
+        --files "$pool:/etc/dlsm-pool" --binaries "$guest_bins" --print-env)"
 kernel=$GUEST_KERNEL initrd=$GUEST_INITRD
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/dlsm-vmlab.XXXXXX")
