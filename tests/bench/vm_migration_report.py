@@ -23,18 +23,21 @@ def main(src, table_path, plot_path):
                              order.index(r["method"])))
     link = rows[0]["link_mbit"] if rows else "?"
     out = []
-    out.append("| guest write target MB/s | method | guest MB/s before | guest MB/s during migration "
-               "| VM on destination after s | downtime ms | total migration s | storage on the wire MiB "
+    out.append("| guest write target MB/s | method | guest MB/s before | guest MB/s during migration (x before) "
+               "| guest MB/s until / after the move | VM on destination after s | downtime ms | total migration s | storage on the wire MiB "
                "(x data) | memory on the wire MiB | converged | data verified |")
-    out.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         data = r["data_mib"] * MIB
         wire = r.get("storage_wire_bytes")
         conv = r.get("converged")
-        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        before, during = r.get("guest_mbps_before"), r.get("guest_mbps_during")
+        ratio = " (%.2f)" % (during / before) if before and during is not None and before > 0.5 else ""
+        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             "idle" if str(r["rate_target"]) == "0" else r["rate_target"],
             NAMES.get(r["method"], r["method"]),
-            fmt(r.get("guest_mbps_before")), fmt(r.get("guest_mbps_during")),
+            fmt(before), fmt(during) + ratio,
+            "%s / %s" % (fmt(r.get("guest_mbps_until_move")), fmt(r.get("guest_mbps_after_move"))),
             fmt(r.get("vm_on_destination_s")) if conv else "never",
             fmt(r.get("downtime_ms"), "%d") if conv else "—",
             fmt(r.get("total_s")) if conv else "> limit",
