@@ -77,9 +77,19 @@ static int verify_slot(int fd, unsigned char *want, unsigned char *got, long s, 
     readback++;
     ssize_t n = pread(fd, got, REC, s * REC);
     if (n != REC || memcmp(want, got, REC) != 0) {
+        /* Which 4 KiB pages differ: a stale page, a shifted range and a torn write look apart. */
+        long first = -1, last = -1, pages = 0;
+        for (long off = 0; n == REC && off < REC; off += 4096) {
+            if (memcmp(want + off, got + off, 4096) != 0) {
+                if (first < 0)
+                    first = off;
+                last = off;
+                pages++;
+            }
+        }
         errors++;
-        printf("VERIFY FAIL slot=%ld id=%ld: %.60s %s\n", s, id, n == REC ? (char *)got : "",
-               n < 0 ? strerror(errno) : n != REC ? "short read" : "");
+        printf("VERIFY FAIL slot=%ld id=%ld: %ld pages differ, first at %ld, last at %ld: %.60s %s\n", s, id,
+               pages, first, last, n == REC ? (char *)got : "", n < 0 ? strerror(errno) : n != REC ? "short read" : "");
         fflush(stdout);
         return -1;
     }
