@@ -3,7 +3,8 @@
 #
 #   METHOD=dlsm|mirror-background|mirror-write-blocking|shared tests/vm/vm-migration-lab.sh
 #
-# The guest (tests/guest/build-guest.sh + tests/vm/guest-workload.sh) writes self-describing
+# The guest (tests/guest/build-guest.sh + tests/vm/guest-workload.sh, whose timed loop runs
+# compiled from tests/vm/guest-writer.c) writes self-describing
 # 1 MiB records to its raw disk with O_DIRECT at RATE MB/s, reads earlier ones back and checks
 # them, and prints a progress line every second on its serial console.
 #
@@ -230,9 +231,11 @@ if [ "$METHOD" = dlsm ]; then
     src_disk=nbd://$A_NBD/$vol
     dst_disk=nbd://$B_NBD/$vol
 elif [ "$METHOD" = shared ]; then
-    start_node a inA "$HA"
+    # Node B runs its blockd too, idle: every compute node of a cloud does, and the baseline
+    # must not differ from DLSM's runs by a JVM's share of the host's two cores.
+    start_node a inA "$HA"; start_node b inB "$HB"
     A_API=$(field a api) A_NBD=$(field a nbd)
-    say "node A: nbd $A_NBD api $A_API (shared by both QEMUs)"
+    say "node A: nbd $A_NBD api $A_API (shared by both QEMUs); node B's blockd idle"
     api inA "$A_API" POST /v1/volumes "{\"name\":\"$vol\",\"sizeBytes\":$((DISK_MIB << 20))}" >/dev/null
     inA nbdcopy "$work/base.img" "nbd://$A_NBD/$vol"
     src_disk=nbd://$A_NBD/$vol
