@@ -281,9 +281,9 @@ $py "$lab" wait-console "$work/con1.log" '^READY|IOERR' 180 >/dev/null || fail "
 grep -q '^READY' "$work/con1.log" || fail "guest 1: $(grep IOERR "$work/con1.log")"
 say "guest 1 runs the workload ($(secs "$t_boot" "$(now)") s after start)"
 if [ "$RATE" != 0 ]; then
-    # The workload starts reading records back only after half a lap of writes; the guest
-    # writes far faster before (on TCG the reads cost it half its CPU). The baseline must be
-    # the workload the migration will see, so it starts once read-backs run.
+    # The workload starts reading records back only after half a lap of writes, and a guest
+    # short of CPU writes faster before (the busybox loop about twice as fast). The baseline
+    # must be the workload the migration will see, so it starts once read-backs run.
     $py "$lab" wait-console "$work/con1.log" '^PROG .* r=[1-9]' 120 >/dev/null ||
         fail "guest 1 never started reading records back"
     say "guest 1 reads records back: baseline of $BASELINE_S s starts"
