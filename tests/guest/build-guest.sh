@@ -292,6 +292,7 @@ else
     done
     # Host binaries and their libraries (same paths as on the host, so the loader finds them).
     copy_libs() { # ELF [DIR whose own libraries are already there]
+        # ldd fails on a static binary: it then has no libraries to copy.
         { ldd "$1" 2>/dev/null || true; } | grep -o '/[^ ]*' | while read -r lib; do
             [ -e "$lib" ] || continue
             case $lib in "${2:-/nonexistent}"/*) continue ;; esac

@@ -68,6 +68,7 @@ ensure_packages qemu-system-x86_64:qemu-system-x86 nbd-client:nbd-client dmsetup
 jar=$root/dlsm-blockd/target/dlsm-blockd.jar
 if [ ! -f "$jar" ] || [ -n "$(find "$root/dlsm-blockd/src/main" -newer "$jar" -type f | head -1)" ]; then
     echo "blockd-in-guest: building blockd"
+    # Only the jar: the README's test command runs blockd's tests in its mvn verify.
     (cd "$root" && mvn -B -q -ntp -pl dlsm-blockd -am -DskipTests package)
 fi
 
@@ -100,13 +101,14 @@ if [ ! -s "$appcds/blockd.jsa" ]; then
         p=$!
         for _ in $(seq 600); do grep -q '^READY' out 2>/dev/null && break; kill -0 $p 2>/dev/null || break; sleep 0.1; done
         u=http://$(sed -n 's/.*api=\([^ ]*\).*/\1/p' out)
-        # A few requests, so the archive also holds what the first REST calls load.
+        # A few requests, so the archive also holds what the first REST calls load. One that
+        # fails only leaves its classes out of the archive; the archive itself is checked below.
         curl -sS -m 30 -X POST -H 'Content-Type: application/json' -d '{"name":"t","sizeBytes":1048576}' "$u/v1/volumes" || true
         curl -sS -m 30 -X POST -H 'Content-Type: application/json' -d '{}' "$u/v1/volumes/t/migration-export" || true
         curl -sS -m 30 -X POST "$u/v1/volumes/t/device" || true
         curl -sS -m 30 "$u/v1/node/capabilities" "$u/v1/sinks" "$u/v1/volumes/t" || true
         kill $p
-        wait $p || true
+        wait $p || true # the status of a killed JVM
     ) >/dev/null 2>&1
     rm -rf "$appcds.tmp/data" "$appcds.tmp/out" "$appcds.tmp/log"
     [ -s "$appcds.tmp/blockd.jsa" ] || { echo "blockd-in-guest: no AppCDS archive was written" >&2; exit 1; }
@@ -239,6 +241,18 @@ A_NBD_PORT=$(sed -n 's/.*nbd=[^ ]*:\([0-9]*\).*/\1/p' "$work/a.out")
 size=$((SIZE_MIB << 20))
 
 # One guest boot per mode, one volume per mode on the source (v1, v2, ...).
+# set_fence fence|unfence FENCED STATE: the call on the guest's blockd, its answer, the device's
+# state after it; leaves the device's dm table in $gout (a failed dmsetup is in $gout too and
+# fails the caller's check of the table).
+set_fence() {
+    local fenced dstate
+    fenced=$(api POST "$G_API/v1/volumes/$vol/$1" '{}' | jfield fenced)
+    expect "POST /v1/volumes/$vol/$1 on the guest" "$fenced" "$2"
+    dstate=$(api GET "$G_API/v1/volumes/$vol/device" | jfield state)
+    expect "GET device: $3" "$dstate" "$3"
+    guest "dm_table $dm" || true
+}
+
 run_mode() { # MODE VOLUME
     mode=$1 vol=$2
     local t_mode t_boot t_ready t_flow t0 state dev dm path table nbd loop backing dstate fenced code got
@@ -428,19 +442,11 @@ P
     expect "the guest's volume $vol is served over NBD again: source + W1 $(cat "$work/nbdcopy.err")" "$got" "$EXP1_MD5"
 
     # ------------------------------------------------------------ fence / unfence on the guest
-    fenced=$(api POST "$G_API/v1/volumes/$vol/fence" '{}' | jfield fenced)
-    expect "POST /v1/volumes/$vol/fence on the guest" "$fenced" True
-    dstate=$(api GET "$G_API/v1/volumes/$vol/device" | jfield state)
-    expect "GET device: FENCED" "$dstate" FENCED
-    guest "dm_table $dm" || true
+    set_fence fence True FENCED
     check "FENCED: table is error: '$gout'" grep -q -E '^0 [0-9]+ error *$' <<<"$gout"
     gcheck "FENCED: a write through $path fails" "! write_at /mnt/work/w3.bin $path $w3_off"
     gcheck "FENCED: a read of $path fails" "! dd if=$path of=/dev/null bs=4096 count=1 iflag=direct 2>/dev/null"
-    fenced=$(api POST "$G_API/v1/volumes/$vol/unfence" '{}' | jfield fenced)
-    expect "POST /v1/volumes/$vol/unfence on the guest" "$fenced" False
-    dstate=$(api GET "$G_API/v1/volumes/$vol/device" | jfield state)
-    expect "GET device: LOCAL again" "$dstate" LOCAL
-    guest "dm_table $dm" || true
+    set_fence unfence False LOCAL
     check "UNFENCED: table linear over /dev/$loop again: '$gout'" grep -q -E "^0 [0-9]+ linear 7:${loop#loop} 0 *\$" <<<"$gout"
     gcheck "UNFENCED: W2 ($w2_len bytes at $w2_off) written and read back" \
         "write_at /mnt/work/w2.bin $path $w2_off && [ \"\$(range_md5 $path $w2_off $w2_len)\" = $W2_MD5 ]"
