@@ -11,7 +11,9 @@
 # results (results.jsonl).
 # Knobs: RATES ("0 10 30 50"), METHODS ("dlsm mirror-background mirror-write-blocking"),
 # LINK_MBIT (200), DISK_MIB (256), SLOTS (128 MiB of records), MIRROR_LIMIT (90 s to become
-# ready), MIGRATE_LIMIT (90 s for the memory migration), OUT_DIR (build/bench/vm-migration).
+# ready), MIGRATE_LIMIT (90 s for the memory migration), OUT_DIR (build/bench/vm-migration),
+# REPEAT (1: runs of every cell, methods alternating; the main table shows the first, the
+# table of the pause all of them).
 # The guest's workload loop is compiled (tests/vm/guest-writer.c): a TCG guest on 2 cores reaches
 # 50 MB/s with it (the busybox loop, WORKLOAD=shell, about 11). The table reports the rate reached.
 set -euo pipefail
@@ -30,21 +32,25 @@ if ! /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-matplotlib >/dev/null ||
         { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-matplotlib >/dev/null; }
 fi
+REPEAT=${REPEAT:-1}
 failed=0
-for rate in $RATES; do
-    for method in $METHODS; do
-        echo "== $method, guest writing $rate MB/s, link $LINK_MBIT Mbit/s"
-        one=$OUT_DIR/run-$method-$rate.json
-        rm -f "$one"
-        if METHOD=$method RATE=$rate RESULT_FILE=$one "$root/tests/vm/vm-migration-lab.sh" \
-                >"$OUT_DIR/run-$method-$rate.log" 2>&1; then
-            tail -n 3 "$OUT_DIR/run-$method-$rate.log" | grep -v '^RESULT'
-        else
-            failed=$((failed + 1))
-            echo "   FAILED: see $OUT_DIR/run-$method-$rate.log"
-            tail -n 5 "$OUT_DIR/run-$method-$rate.log"
-        fi
-        [ ! -s "$one" ] || cat "$one" >>"$results"
+for rep in $(seq "$REPEAT"); do
+    for rate in $RATES; do
+        for method in $METHODS; do
+            echo "== $method, guest writing $rate MB/s, link $LINK_MBIT Mbit/s, run $rep of $REPEAT"
+            run=$OUT_DIR/run-$method-$rate-$rep
+            rm -f "$run.json"
+            if METHOD=$method RATE=$rate RESULT_FILE=$run.json "$root/tests/vm/vm-migration-lab.sh" \
+                    >"$run.log" 2>&1; then
+                grep -E 'while the guest was paused|vm-migration-lab:' "$run.log" | cut -c1-200
+            else
+                failed=$((failed + 1))
+                echo "   FAILED: see $run.log"
+                tail -n 5 "$run.log"
+            fi
+            [ ! -s "$run.json" ] || /usr/bin/python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); d["run"] = int(sys.argv[2]); print(json.dumps(d))' \
+                "$run.json" "$rep" >>"$results"
+        done
     done
 done
 /usr/bin/python3 "$here/vm_migration_report.py" "$results" "$OUT_DIR/vm-migration.md" "$OUT_DIR/vm-migration.png"

@@ -16,11 +16,50 @@ def fmt(v, spec="%.1f", none="—"):
     return none if v is None else spec % v
 
 
+def rate_key(r):
+    return int(r["rate_target"]) if str(r["rate_target"]).isdigit() else 999
+
+
+def spread(vals, spec="%.1f"):
+    """median (min–max) of the values that were measured."""
+    vals = sorted(v for v in vals if v is not None)
+    if not vals:
+        return "—"
+    med = vals[len(vals) // 2] if len(vals) % 2 else (vals[len(vals) // 2 - 1] + vals[len(vals) // 2]) / 2
+    if len(vals) == 1:
+        return spec % med
+    return "%s (%s–%s)" % (spec % med, spec % vals[0], spec % vals[-1])
+
+
+def pause_table(runs, order):
+    """Every run: how long the guest was paused and what storage did meanwhile, per cell."""
+    out = ["| guest writes | method | runs | QEMU downtime ms | guest paused ms (source STOP to "
+           "destination RESUME) | source drain + flush ms | storage busy in the pause ms | NBD "
+           "requests in the pause, source / destination |",
+           "|---|---|---|---|---|---|---|---|"]
+    cells = {}
+    for r in runs:
+        if r.get("converged"):
+            cells.setdefault((rate_key(r), order.index(r["method"])), []).append(r)
+    for key in sorted(cells):
+        rs = cells[key]
+        src_n = sorted({r.get("src_nbd_requests_in_pause") for r in rs} - {None})
+        dst_n = sorted({r.get("dst_nbd_requests_in_pause") for r in rs} - {None})
+        out.append("| %s | %s | %d | %s | %s | %s | %s | %s |" % (
+            "idle" if key[0] == 0 else key[0], NAMES[order[key[1]]].split(" (memory")[0], len(rs),
+            spread([r.get("downtime_ms") for r in rs], "%.0f"),
+            spread([r.get("guest_paused_ms") for r in rs], "%.0f"),
+            spread([r.get("src_drain_flush_ms") for r in rs]),
+            spread([r.get("storage_busy_in_pause_ms") for r in rs]),
+            "%s / %s" % (",".join(map(str, src_n)) or "—", ",".join(map(str, dst_n)) or "—")))
+    return "\n".join(out) + "\n"
+
+
 def main(src, table_path, plot_path):
-    rows = [json.loads(line) for line in open(src) if line.strip()]
+    runs = [json.loads(line) for line in open(src) if line.strip()]
+    rows = [r for r in runs if r.get("run", 1) == 1]
     order = list(NAMES)
-    rows.sort(key=lambda r: (int(r["rate_target"]) if str(r["rate_target"]).isdigit() else 999,
-                             order.index(r["method"])))
+    rows.sort(key=lambda r: (rate_key(r), order.index(r["method"])))
     link = rows[0]["link_mbit"] if rows else "?"
     out = []
     out.append("| guest write target MB/s | method | guest MB/s before | guest MB/s during migration (x before) "
@@ -46,6 +85,9 @@ def main(src, table_path, plot_path):
             "yes" if conv else "**no**",
             "yes" if r.get("ok") else "**NO**"))
     text = "\n".join(out) + "\n"
+    text += ("\nWhile the guest is paused (from QEMU's trace of its NBD client and its STOP/RESUME "
+             "events; the mirror's source disk is a file, so only its pause is shown):\n\n")
+    text += pause_table(runs, order)
     open(table_path, "w").write(text)
     print(text)
 

@@ -51,7 +51,8 @@
 #   ACCEL          auto (default: KVM if a guest really boots with it, else TCG), kvm, tcg
 #   MEM_MIB        guest memory (default 256)
 #   RESULT_FILE    also write the result JSON there
-#   KEEP_WORK=1    keep the work directory (consoles, logs) for inspection
+#   KEEP_WORK=1    keep the work directory (consoles, QEMU trace logs, blockd logs); a run
+#                  that fails keeps it anyway
 # Output: progress on stderr-like lines, then `RESULT {json}` and `vm-migration-lab: PASS|FAIL`.
 set -euo pipefail
 
@@ -257,13 +258,30 @@ rm -f "$work/base.img"
 append="console=ttyS0 panic=-1 quiet dlsm.slots=$SLOTS dlsm.rate=$RATE dlsm.prefilled=1 dlsm.check=$CHECK"
 qemu_common=(-accel "$ACCEL" -M pc -cpu qemu64 -m "$MEM_MIB" -smp 1 -nodefaults -no-user-config
              -display none -no-reboot -no-shutdown -kernel "$kernel" -initrd "$initrd" -append "$append")
+# What storage does while the guest is paused is read from QEMU itself: its NBD client's
+# requests and replies and the end of its stop-time drain and flush, from its trace log
+# (wall-clock stamps), against the STOP/RESUME events of a second QMP monitor.
+printf '%s\n' nbd_send_request nbd_receive_simple_reply nbd_receive_structured_reply_chunk \
+    nbd_co_request_fail migration_completion_vm_stop virtio_blk_handle_read \
+    virtio_blk_handle_write virtio_blk_rw_complete >"$work/trace-events"
 start_guest() { # N NS-VAR DISK [EXTRA...]
     local n=$1 ns=$2 disk=$3; shift 3
     start_in "$ns" "$work/qemu$n.out" "$work/qemu$n.log" qemu-system-x86_64 "${qemu_common[@]}" \
         -chardev "socket,id=con,path=$work/con$n.sock,server=on,wait=off,logfile=$work/con$n.log" \
         -serial chardev:con -qmp "unix:$work/qmp$n.sock,server=on,wait=off" \
+        -qmp "unix:$work/qmpev$n.sock,server=on,wait=off" \
+        -msg timestamp=on -trace "events=$work/trace-events" -D "$work/trace$n.log" \
         -drive "file=$disk,format=raw,if=virtio,cache=none,id=disk0" "$@"
-    for _ in $(seq 100); do [ -S "$work/qmp$n.sock" ] && return 0; sleep 0.1; done
+    local qemu_pid=$last_pid
+    for _ in $(seq 100); do
+        if [ -S "$work/qmp$n.sock" ] && [ -S "$work/qmpev$n.sock" ]; then
+            $py "$lab" events "$work/qmpev$n.sock" "$work/events$n.jsonl" &
+            pids+=("$!")
+            last_pid=$qemu_pid
+            return 0
+        fi
+        sleep 0.1
+    done
     cat "$work/qemu$n.log" >&2
     fail "QEMU $n did not start"
 }
@@ -439,6 +457,23 @@ else
     res mirror_zero_bytes "$(echo "$stats" | jget 'd.get("zero_bytes", 0)')"
     if [ "$converged" = true ]; then check_img=$work/dst.img; else check_img=$work/src.img; fi
 fi
+if [ "$converged" = true ]; then
+    # Both QEMUs have quit: their trace logs are complete.
+    if pause=$($py "$lab" pause-storage "$work/trace1.log" "$work/events1.jsonl" \
+            "$work/trace2.log" "$work/events2.jsonl"); then
+        say "while the guest was paused: $pause"
+        keys=(guest_paused_ms src_drain_flush_ms)
+        # The mirror's source disk is a local file, outside QEMU's NBD trace: its final sync
+        # in the pause is mirror_cancel_s.
+        [ "${METHOD#mirror-}" != "$METHOD" ] ||
+            keys+=(storage_busy_in_pause_ms src_flush_ms src_nbd_requests_in_pause dst_nbd_requests_in_pause)
+        for k in "${keys[@]}"; do
+            res "$k" "$(echo "$pause" | jget "d['$k']")"
+        done
+    else
+        say "storage during the pause not measured: $pause"
+    fi
+fi
 host_verify=$($py "$lab" verify-image "$check_img" "$SLOTS" "$last" "$pool") || true
 say "$host_verify"
 res records_last "$last"
@@ -464,5 +499,11 @@ PY
 )
 echo "RESULT $result"
 [ -z "${RESULT_FILE:-}" ] || echo "$result" >"$RESULT_FILE"
-if [ $status = 0 ]; then echo "vm-migration-lab: PASS"; else echo "vm-migration-lab: FAIL"; fi
+if [ $status = 0 ]; then
+    echo "vm-migration-lab: PASS"
+else
+    # Consoles, QEMU traces and blockd logs are what tells a wrong read-back apart.
+    KEEP_WORK=1
+    echo "vm-migration-lab: FAIL"
+fi
 exit $status

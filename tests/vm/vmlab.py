@@ -14,6 +14,12 @@
   vmlab.py last-prog FILE                    the last "PROG" line as JSON {up, id, w, r, err}
   vmlab.py prog-rate FILE T0 T1              records/s between guest uptimes T0..T1 (1/100 s)
   vmlab.py nbdkit-stats FILE                 bytes written/zeroed/read from a stats file
+  vmlab.py events SOCK OUT                   append every QMP event of SOCK to OUT (JSON lines)
+                                             until QEMU closes the monitor
+  vmlab.py pause-storage SRC_TRACE SRC_EVENTS DST_TRACE DST_EVENTS
+                                             what storage did while the guest was paused (from
+                                             the source's STOP to the destination's RESUME),
+                                             from QEMU's own trace log and QMP events; JSON
 
 Record format: see guest-workload.sh (header line padded to 512 bytes + a slice of the pool).
 """
@@ -285,11 +291,115 @@ def cmd_nbdkit_stats(path):
     print(json.dumps(out))
 
 
+def cmd_events(sock, out):
+    q = Qmp(sock, timeout=None)
+    with open(out, "a") as f:
+        while True:
+            try:
+                ev = q._read()
+            except (EOFError, OSError):
+                return 0
+            if "event" in ev:
+                f.write(json.dumps(ev) + "\n")
+                f.flush()
+
+
+# QEMU's "log" trace backend with -msg timestamp=on: PID@SECONDS.MICROS:EVENT MESSAGE
+TRACE = re.compile(r"^\d+@(\d+)\.(\d{6}):(\w+) (.*)$")
+NBD_REPLY_FLAG_DONE = 1
+
+
+def trace_lines(path):
+    with open(path, "r", errors="replace") as f:
+        for line in f:
+            m = TRACE.match(line)
+            if m:
+                yield int(m.group(1)) + int(m.group(2)) / 1e6, m.group(3), m.group(4)
+
+
+def nbd_requests(path):
+    """Every NBD request QEMU's client sent: (sent, replied or None, type name, offset, length)."""
+    open_reqs, done = {}, []
+    marks = {}
+    for t, ev, msg in trace_lines(path):
+        if ev == "nbd_send_request":
+            m = re.search(r"\.from = (\d+), \.len = (\d+), \.handle = (\d+), .*\((\w+)\)", msg)
+            if m and m.group(4) != "disconnect":
+                open_reqs[m.group(3)] = (t, m.group(4), int(m.group(1)), int(m.group(2)))
+        elif ev == "nbd_receive_simple_reply":
+            m = re.search(r"handle = (\d+)", msg)
+            if m and m.group(1) in open_reqs:
+                sent, kind, off, ln = open_reqs.pop(m.group(1))
+                done.append((sent, t, kind, off, ln))
+        elif ev == "nbd_receive_structured_reply_chunk":
+            m = re.search(r"flags = 0x([0-9a-f]+), .*handle = (\d+)", msg)
+            if m and int(m.group(1), 16) & NBD_REPLY_FLAG_DONE and m.group(2) in open_reqs:
+                sent, kind, off, ln = open_reqs.pop(m.group(2))
+                done.append((sent, t, kind, off, ln))
+        else:
+            marks.setdefault(ev, []).append(t)
+    done += [(sent, None, kind, off, ln) for sent, kind, off, ln in open_reqs.values()]
+    return sorted(done, key=lambda r: r[0]), marks
+
+
+def qmp_event_time(path, name):
+    for line in open(path):
+        ev = json.loads(line)
+        if ev.get("event") == name:
+            return ev["timestamp"]["seconds"] + ev["timestamp"]["microseconds"] / 1e6
+    return None
+
+
+def busy_ms(intervals, lo, hi):
+    """Milliseconds of [lo, hi] during which at least one interval is open."""
+    total, end = 0.0, lo
+    for a, b in sorted((max(a, lo), min(b, hi)) for a, b in intervals):
+        if b <= max(a, end):
+            continue
+        total += b - max(a, end)
+        end = b
+    return total * 1e3
+
+
+def cmd_pause_storage(src_trace, src_events, dst_trace, dst_events):
+    """The guest is paused from the source's STOP event (vCPUs stopped; QEMU then drains and
+    flushes its disks: migration_completion_vm_stop) to the destination's RESUME event. Every
+    NBD request either QEMU had open in that window is storage's share of the pause."""
+    t_stop = qmp_event_time(src_events, "STOP")
+    t_resume = qmp_event_time(dst_events, "RESUME")
+    if t_stop is None or t_resume is None:
+        print(json.dumps({"error": "no STOP on the source or no RESUME on the destination"}))
+        return 1
+    src, src_marks = nbd_requests(src_trace)
+    dst, _ = nbd_requests(dst_trace)
+    stopped = [t for t in src_marks.get("migration_completion_vm_stop", []) if t >= t_stop]
+    open_at_end = max(t_resume, stopped[0] if stopped else t_resume)
+
+    def in_pause(reqs):
+        return [r for r in reqs if r[0] < t_resume and (r[1] or open_at_end) > t_stop]
+    src_in, dst_in = in_pause(src), in_pause(dst)
+    both = [(r[0], r[1] or open_at_end) for r in src_in + dst_in]
+    flushes = [(r[1] - r[0]) * 1e3 for r in src_in if r[2] == "flush" and r[1]]
+    print(json.dumps({
+        "guest_paused_ms": round((t_resume - t_stop) * 1e3, 3),
+        "src_drain_flush_ms": round((stopped[0] - t_stop) * 1e3, 3) if stopped else None,
+        "storage_busy_in_pause_ms": round(busy_ms(both, t_stop, t_resume), 3),
+        "src_nbd_requests_in_pause": len(src_in),
+        "src_flush_ms": round(max(flushes), 3) if flushes else None,
+        "dst_nbd_requests_in_pause": len(dst_in),
+        "src_requests": ["%s %d+%d %.3f ms" % (k, o, n, ((b or open_at_end) - a) * 1e3)
+                         for a, b, k, o, n in src_in],
+        "dst_requests": ["%s %d+%d %.3f ms" % (k, o, n, ((b or open_at_end) - a) * 1e3)
+                         for a, b, k, o, n in dst_in]}))
+    return 0
+
+
 def main(argv):
     cmds = {"pool": cmd_pool, "image": cmd_image, "verify-image": cmd_verify_image,
             "qmp": cmd_qmp, "migrate": cmd_migrate, "mirror": cmd_mirror, "cancel": cmd_cancel,
             "send": cmd_send, "wait-console": cmd_wait_console, "last-prog": cmd_last_prog,
-            "prog-rate": cmd_prog_rate, "nbdkit-stats": cmd_nbdkit_stats}
+            "prog-rate": cmd_prog_rate, "nbdkit-stats": cmd_nbdkit_stats,
+            "events": cmd_events, "pause-storage": cmd_pause_storage}
     if len(argv) < 2 or argv[1] not in cmds:
         print(__doc__, file=sys.stderr)
         return 2
