@@ -76,6 +76,8 @@ public final class Blockd implements Closeable {
     private SnapshotStore snapshots;
     private SinkManager sinks;
     private ExecutorService background;
+    /** One thread starting the disk on freshly written volume pages (FileBlockDevice). */
+    private ExecutorService writeback;
     private ScheduledExecutorService scheduler;
     private NbdServer nbd;
     private HttpServer http;
@@ -98,10 +100,11 @@ public final class Blockd implements Closeable {
         lockDataDir();
         Optional<String> token = readToken();
         BufferPool buffers = new BufferPool(BUFFER_CACHE_BYTES);
-        volumes = new VolumeStore(config.dataDir(), LibC.INSTANCE, exports, mapper, Clock.systemUTC());
+        writeback = Executors.newSingleThreadExecutor(daemonThreads("writeback"));
+        volumes = new VolumeStore(config.dataDir(), LibC.INSTANCE, exports, mapper, Clock.systemUTC(), writeback);
         background = Executors.newCachedThreadPool(daemonThreads("sink-task"));
         sinks = new SinkManager(config.dataDir(), LibC.INSTANCE, exports, volumes, mapper, buffers,
-                Clock.systemUTC(), config.sourceRetryDeadline(), background);
+                Clock.systemUTC(), config.sourceRetryDeadline(), background, writeback);
         sinks.finishInterruptedCommits();
         volumes.open();
         snapshots = new SnapshotStore(config.dataDir(), LibC.INSTANCE, exports, volumes, mapper, Clock.systemUTC());
@@ -305,6 +308,10 @@ public final class Blockd implements Closeable {
         }
         if (snapshots != null) {
             snapshots.close();
+        }
+        if (writeback != null) {
+            // Not shutdownNow: an interrupt during FileChannel.force closes the channel.
+            writeback.shutdown();
         }
         if (lockChannel != null) {
             lockChannel.close();

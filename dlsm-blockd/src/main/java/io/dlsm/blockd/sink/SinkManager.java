@@ -23,6 +23,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -52,6 +53,8 @@ public final class SinkManager implements Closeable {
     private final Clock clock;
     private final Duration defaultRetryDeadline;
     private final ExecutorService background;
+    /** Starts the disk on freshly written pages: see {@link FileBlockDevice#open}. */
+    private final Executor writeback;
     private final Map<String, Managed> sinks = new TreeMap<>();
     /** Told of every phase change (the kernel path follows the sink); must not throw. */
     private final List<java.util.function.BiConsumer<String, SinkState>> listeners =
@@ -76,7 +79,8 @@ public final class SinkManager implements Closeable {
     }
 
     public SinkManager(Path dataDir, LibC libc, ExportRegistry exports, VolumeStore volumes, ObjectMapper json,
-                       BufferPool buffers, Clock clock, Duration defaultRetryDeadline, ExecutorService background) {
+                       BufferPool buffers, Clock clock, Duration defaultRetryDeadline, ExecutorService background,
+                       Executor writeback) {
         this.dir = dataDir.resolve("sinks");
         this.libc = libc;
         this.exports = exports;
@@ -86,6 +90,7 @@ public final class SinkManager implements Closeable {
         this.clock = clock;
         this.defaultRetryDeadline = defaultRetryDeadline;
         this.background = background;
+        this.writeback = writeback;
     }
 
     /**
@@ -481,7 +486,7 @@ public final class SinkManager implements Closeable {
     // ---------------------------------------------------------------- internals
 
     private Managed load(SinkRecord rec) throws IOException {
-        FileBlockDevice local = FileBlockDevice.open(libc, dataFile(rec.name()));
+        FileBlockDevice local = FileBlockDevice.open(libc, dataFile(rec.name()), writeback);
         try {
             long regions = (rec.sizeBytes() + rec.regionSize() - 1) / rec.regionSize();
             RegionBitmap present = new RegionBitmap(regions);

@@ -187,7 +187,8 @@ public final class SnapshotStore implements Closeable {
     }
 
     private Entry register(SnapshotRecord rec) throws IOException {
-        FileBlockDevice dev = FileBlockDevice.open(libc, dataFile(rec.volume(), rec.name()));
+        // Read-only: nothing is ever written, so no writeback is ever queued.
+        FileBlockDevice dev = FileBlockDevice.open(libc, dataFile(rec.volume(), rec.name()), Runnable::run);
         Export export = Export.of(exportName(rec.volume(), rec.name()), dev, true);
         exports.register(export);
         Entry e = new Entry(rec, dev, export);

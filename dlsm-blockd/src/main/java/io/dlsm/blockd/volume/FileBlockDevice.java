@@ -13,12 +13,31 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.List;
+import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A volume stored as a sparse file. Data goes through the page cache; FUA and FLUSH are
  * fdatasync, so an acknowledged durable write survives a crash of the daemon or the host.
+ *
+ * <p>Written pages are handed to the disk at once, on the {@code writeback} executor, instead
+ * of when the kernel's dirty thresholds (seconds or gigabytes later) say so. fdatasync writes
+ * every dirty page of the file, whoever wrote it: without this a guest's FLUSH after a burst,
+ * and the one QEMU sends while the VM is paused for a live migration, waited for all of it
+ * (230 ms for a guest writing 30 MB/s on this lab's disk). Durability is unchanged.
+ *
+ * <p>That is not enough where the disk has a volatile cache: its cache flush costs about as
+ * much as writing the data did (1.2 ms per MiB written since the last one, on this lab's
+ * virtual disk), whether or not the pages were written back early. So while {@link
+ * #syncEagerly} is on, the background step is an fdatasync: each one covers what was written
+ * during the previous one, and a FLUSH finds almost nothing to do. The volume store turns it
+ * on while a migration is prepared, when the flush QEMU sends with the VM paused is coming.
  */
 public final class FileBlockDevice implements BlockDevice {
+    private static final Logger log = LoggerFactory.getLogger(FileBlockDevice.class);
     /** Extents per block-status answer: enough for clients, bounded for hostile ranges. */
     static final int MAX_EXTENTS = 1024;
     private static final int ZERO_CHUNK = 1 << 20;
@@ -27,19 +46,37 @@ public final class FileBlockDevice implements BlockDevice {
     private final FileChannel channel;
     private final SparseFile sparse;
     private volatile long size;
-    private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
+    private final AtomicBoolean closed = new AtomicBoolean();
+    private final Executor writeback;
+    private final AtomicBoolean writebackQueued = new AtomicBoolean();
+    /** The span written since writeback was last started; guarded by itself; empty when lo &gt;= hi. */
+    private final long[] unstarted = {Long.MAX_VALUE, 0};
+    private volatile boolean writebackBroken;
+    private volatile boolean syncEagerly;
+    /**
+     * A failed background fdatasync. Linux reports a writeback error to the first fdatasync
+     * after it only, which may have been that one: every later flush must fail instead.
+     */
+    private volatile IOException backgroundSyncFailure;
+    /** Held while the second descriptor is used off the request path, and by close(). */
+    private final Object descriptorLock = new Object();
 
-    private FileBlockDevice(Path path, FileChannel channel, SparseFile sparse, long size) {
+    private FileBlockDevice(Path path, FileChannel channel, SparseFile sparse, long size, Executor writeback) {
         this.path = path;
         this.channel = channel;
         this.sparse = sparse;
         this.size = size;
+        this.writeback = writeback;
     }
 
-    public static FileBlockDevice open(LibC libc, Path path) throws IOException {
+    /**
+     * {@code writeback} starts the disk on freshly written pages (see the class comment): one
+     * background thread for the whole daemon; a read-only file may run it inline.
+     */
+    public static FileBlockDevice open(LibC libc, Path path, Executor writeback) throws IOException {
         FileChannel ch = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE);
         try {
-            return new FileBlockDevice(path, ch, new SparseFile(libc, path), ch.size());
+            return new FileBlockDevice(path, ch, new SparseFile(libc, path), ch.size(), writeback);
         } catch (IOException | RuntimeException e) {
             ch.close();
             throw e;
@@ -103,12 +140,101 @@ public final class FileBlockDevice implements BlockDevice {
         }
         if (fua) {
             flush();
+        } else {
+            written(offset, pos);
+        }
+    }
+
+    /**
+     * Queues [from, to) for writeback. Spans written while a start is queued merge into one
+     * sync_file_range: it only visits the dirty pages inside, so a wide span costs no more.
+     */
+    private void written(long from, long to) {
+        if (from >= to || (writebackBroken && !syncEagerly)) {
+            return;
+        }
+        synchronized (unstarted) {
+            unstarted[0] = Math.min(unstarted[0], from);
+            unstarted[1] = Math.max(unstarted[1], to);
+        }
+        queueWriteback();
+    }
+
+    private void queueWriteback() {
+        if (writebackQueued.compareAndSet(false, true)) {
+            try {
+                writeback.execute(this::startQueuedWriteback);
+            } catch (RejectedExecutionException e) {
+                // The daemon is stopping: the kernel writes the pages back on its own.
+                writebackQueued.set(false);
+            }
+        }
+    }
+
+    private void startQueuedWriteback() {
+        // Cleared first: a write landing from here on queues another start.
+        writebackQueued.set(false);
+        long from;
+        long to;
+        synchronized (unstarted) {
+            from = unstarted[0];
+            to = unstarted[1];
+            unstarted[0] = Long.MAX_VALUE;
+            unstarted[1] = 0;
+        }
+        boolean sync = syncEagerly;
+        if (from >= to && !sync) {
+            return;
+        }
+        // close() waits for this lock, so the descriptor cannot be closed (and its number
+        // reused by another file) under the call.
+        synchronized (descriptorLock) {
+            if (closed.get()) {
+                return;
+            }
+            if (sync) {
+                try {
+                    channel.force(false);
+                } catch (IOException e) {
+                    backgroundSyncFailure = e;
+                    log.error("{}: background fdatasync failed, every FLUSH fails from now on: {}", path, e.toString());
+                }
+                return;
+            }
+            if (writebackBroken) {
+                return;
+            }
+            try {
+                sparse.startWriteback(from, to - from);
+            } catch (IOException e) {
+                // Only the early start is lost; FLUSH still makes the data durable.
+                writebackBroken = true;
+                log.warn(
+                        "{}: no early writeback any more, FLUSH will write all dirty data: {}", path, e.toString());
+            }
         }
     }
 
     @Override
     public void flush() throws IOException {
+        IOException earlier = backgroundSyncFailure;
+        if (earlier != null) {
+            throw new BlockIoException(Errno.EIO, "a background fdatasync of " + path + " failed ("
+                    + earlier.getMessage() + "): data written before it may not be on disk; check the disk"
+                    + " and restart blockd");
+        }
         channel.force(false);
+    }
+
+    /**
+     * On: written data is made durable in the background as it arrives (see the class
+     * comment), starting with whatever is dirty now. Off: writeback is only started early.
+     */
+    public void syncEagerly(boolean on) {
+        syncEagerly = on;
+        if (on) {
+            queueWriteback();
+        }
     }
 
     @Override
@@ -199,10 +325,12 @@ public final class FileBlockDevice implements BlockDevice {
         if (!closed.compareAndSet(false, true)) {
             return;
         }
-        try {
-            channel.close();
-        } finally {
-            sparse.close();
+        synchronized (descriptorLock) {
+            try {
+                channel.close();
+            } finally {
+                sparse.close();
+            }
         }
     }
 }

@@ -17,6 +17,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.Executor;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -37,6 +38,7 @@ public final class VolumeStore implements Closeable {
     private final ExportRegistry exports;
     private final ObjectMapper json;
     private final Clock clock;
+    private final Executor writeback;
     private final Map<String, Entry> volumes = new TreeMap<>();
     /** At most one per volume: a volume has one kernel device on its node. */
     private final Map<String, DirectWriter> directWriters = new TreeMap<>();
@@ -48,12 +50,15 @@ public final class VolumeStore implements Closeable {
         }
     }
 
-    public VolumeStore(Path dataDir, LibC libc, ExportRegistry exports, ObjectMapper json, Clock clock) {
+    /** {@code writeback}: see {@link FileBlockDevice#open}. */
+    public VolumeStore(Path dataDir, LibC libc, ExportRegistry exports, ObjectMapper json, Clock clock,
+                       Executor writeback) {
         this.dir = dataDir.resolve("volumes");
         this.libc = libc;
         this.exports = exports;
         this.json = json;
         this.clock = clock;
+        this.writeback = writeback;
     }
 
     /** Loads every volume recorded on disk and exports it. */
@@ -68,7 +73,7 @@ public final class VolumeStore implements Closeable {
                             rec.name(), meta, img);
                     continue;
                 }
-                FileBlockDevice dev = FileBlockDevice.open(libc, img);
+                FileBlockDevice dev = FileBlockDevice.open(libc, img, writeback);
                 Export export = Export.of(rec.name(), dev, rec.readOnly());
                 if (rec.fenced()) {
                     try {
@@ -80,6 +85,9 @@ public final class VolumeStore implements Closeable {
                 }
                 exports.register(export);
                 Export migration = rec.migrationExport() == null ? null : registerMigrationExport(rec, export);
+                if (migration != null) {
+                    syncEagerlyWhilePrepared(rec, dev);
+                }
                 volumes.put(rec.name(), new Entry(rec, dev, export, migration));
             }
         }
@@ -132,7 +140,7 @@ public final class VolumeStore implements Closeable {
                 raf.getFD().sync();
             }
             AtomicFile.write(metaFile(name), json.writeValueAsBytes(rec));
-            FileBlockDevice dev = FileBlockDevice.open(libc, img);
+            FileBlockDevice dev = FileBlockDevice.open(libc, img, writeback);
             Export export = Export.of(name, dev, readOnly);
             exports.register(export);
             volumes.put(name, new Entry(rec, dev, export, null));
@@ -313,6 +321,7 @@ public final class VolumeStore implements Closeable {
             Entry e = entry(name);
             try {
                 e.export().gate().fenceAndDrain();
+                e.device().syncEagerly(false);
                 e.device().flush();
                 persist(e.with(e.record().withFenced(true)));
             } catch (InterruptedException ex) {
@@ -339,6 +348,7 @@ public final class VolumeStore implements Closeable {
             }
             if (e.migration() != null) {
                 e.export().gate().fenceWhenWritersLeave(g -> autoFence(name));
+                e.device().syncEagerly(true);
             }
             direct = directWriters.get(name);
             log.info("unfenced volume {}", name);
@@ -414,6 +424,7 @@ public final class VolumeStore implements Closeable {
         try {
             Export migration = registerMigrationExport(rec, e.export());
             persist(new Entry(rec, e.device(), e.export(), migration));
+            syncEagerlyWhilePrepared(rec, e.device());
         } catch (IOException ex) {
             exports.withdraw(alias);
             throw storageFailure("open a migration export for volume '" + name + "'", ex);
@@ -428,6 +439,7 @@ public final class VolumeStore implements Closeable {
             return view(e);
         }
         e.export().gate().disarmAutoFence();
+        e.device().syncEagerly(false);
         exports.withdraw(e.migration().name());
         try {
             persist(new Entry(e.record().withMigrationExport(null), e.device(), e.export(), null));
@@ -444,6 +456,17 @@ public final class VolumeStore implements Closeable {
             volumeExport.gate().fenceWhenWritersLeave(g -> autoFence(rec.name()));
         }
         return migration;
+    }
+
+    /**
+     * The VM will be paused for its last memory pass, and QEMU flushes the disk while it is:
+     * everything written since the guest's last flush would then go to the disk inside the
+     * downtime. Syncing as writes arrive leaves that flush almost nothing.
+     */
+    private static void syncEagerlyWhilePrepared(VolumeRecord rec, FileBlockDevice device) {
+        if (!rec.fenced()) {
+            device.syncEagerly(true);
+        }
     }
 
     /** The last writer left a volume whose migration is prepared: the VM has moved away. */

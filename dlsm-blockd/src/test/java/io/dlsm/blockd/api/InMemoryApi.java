@@ -50,13 +50,13 @@ abstract class InMemoryApi extends JerseyTest {
         try {
             dataDir = Files.createTempDirectory("blockd-api");
             ExportRegistry exports = new ExportRegistry();
-            store = new VolumeStore(dataDir, LibC.INSTANCE, exports, Json.newMapper(), Clock.systemUTC());
+            store = new VolumeStore(dataDir, LibC.INSTANCE, exports, Json.newMapper(), Clock.systemUTC(), Runnable::run);
             store.open();
             snapshots = new SnapshotStore(dataDir, LibC.INSTANCE, exports, store, Json.newMapper(), Clock.systemUTC());
             snapshots.open();
             background = java.util.concurrent.Executors.newCachedThreadPool();
             sinks = new SinkManager(dataDir, LibC.INSTANCE, exports, store, Json.newMapper(),
-                    new BufferPool(1 << 20), Clock.systemUTC(), java.time.Duration.ofSeconds(5), background);
+                    new BufferPool(1 << 20), Clock.systemUTC(), java.time.Duration.ofSeconds(5), background, Runnable::run);
             sinks.open();
         } catch (IOException e) {
             throw new UncheckedIOException(e);

@@ -42,7 +42,7 @@ class SnapshotStoreTest {
     @BeforeEach
     void open() throws Exception {
         exports = new ExportRegistry();
-        volumes = new VolumeStore(dataDir, LibC.INSTANCE, exports, Json.newMapper(), Clock.systemUTC());
+        volumes = new VolumeStore(dataDir, LibC.INSTANCE, exports, Json.newMapper(), Clock.systemUTC(), Runnable::run);
         volumes.open();
         snapshots = new SnapshotStore(dataDir, LibC.INSTANCE, exports, volumes, Json.newMapper(), Clock.systemUTC());
         snapshots.open();

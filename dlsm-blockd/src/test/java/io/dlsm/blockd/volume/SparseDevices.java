@@ -14,7 +14,7 @@ public final class SparseDevices {
         try (RandomAccessFile raf = new RandomAccessFile(file.toFile(), "rw")) {
             raf.setLength(size);
         }
-        return FileBlockDevice.open(LibC.INSTANCE, file);
+        return FileBlockDevice.open(LibC.INSTANCE, file, Runnable::run);
     }
 
     /** Page-cache residency of a file in bytes, from util-linux's fincore (mincore(2)). */

@@ -51,7 +51,7 @@ class VolumeStoreTest {
 
     private VolumeStore newStore(ExportRegistry registry) throws Exception {
         VolumeStore s = new VolumeStore(dataDir, LibC.INSTANCE, registry, Json.newMapper(),
-                Clock.fixed(CREATED, ZoneOffset.UTC));
+                Clock.fixed(CREATED, ZoneOffset.UTC), Runnable::run);
         s.open();
         return s;
     }
