@@ -83,7 +83,8 @@ def main(src, table_path, plot_path):
             "—" if wire is None else "%.0f (%.2fx)" % (wire / MIB, wire / data),
             fmt((r.get("ram_transferred") or 0) / MIB, "%.0f") if conv else "—",
             "yes" if conv else "**no**",
-            "yes" if r.get("ok") else "**NO**"))
+            "yes" if r.get("ok") else "**NO**" + (" (guest kernel BUG: its memory is corrupt)"
+                                                   if r.get("guest_kernel_bug") else "")))
     text = "\n".join(out) + "\n"
     text += ("\nWhile the guest is paused (from QEMU's trace of its NBD client and its STOP/RESUME "
              "events; the mirror's source disk is a file, so only its pause is shown):\n\n")
