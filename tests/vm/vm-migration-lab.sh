@@ -252,7 +252,28 @@ start_node() { # NAME inA|inB HOST [BLOCKD-ARGS...]
     fail "blockd $name did not start (i=$i)"
 }
 field() { sed -n "s/.*$2=\([^ ]*\).*/\1/p" "$work/$1.out"; }
+# Runs COMMAND... up to TRIES times, PAUSE s apart, until its output matches the regex WANT;
+# the last output is left in $polled.
+poll() { # TRIES PAUSE WANT COMMAND...
+    local tries=$1 pause=$2 want=$3 _
+    shift 3
+    for _ in $(seq "$tries"); do
+        polled=$("$@") || polled=''
+        [[ $polled =~ $want ]] && return 0
+        sleep "$pause"
+    done
+    return 1
+}
+# shellcheck disable=SC2317 # called through poll
+backend_get() { api inA "$BACKEND" GET "$1" | jget "$2"; } # PATH EXPR
 
+# Creates the volume on node A (through CREATE-API, the backend's or A's) and writes the
+# guest's initial records into it; the source QEMU's disk is A's export of it.
+create_volume() { # API JSON-NODE-FIELD
+    api inA "$1" POST /v1/volumes "{\"name\":\"$vol\",\"sizeBytes\":$((DISK_MIB << 20))$2}" >/dev/null
+    inA nbdcopy "$work/base.img" "nbd://$A_NBD/$vol"
+    src_disk=nbd://$A_NBD/$vol
+}
 if [ "$METHOD" = dlsm ] && [ "$CONTROL" = backend ]; then
     # The control plane runs on node A's side; node B reaches it over the link.
     start_in nsA "$work/backend.out" "$work/backend.log" \
@@ -265,36 +286,27 @@ if [ "$METHOD" = dlsm ] && [ "$CONTROL" = backend ]; then
     BACKEND=$(field backend api)
     start_node a inA "$HA" --backend-url "http://$BACKEND" --node-name node-a
     start_node b inB "$HB" --backend-url "http://$BACKEND" --node-name node-b
+elif [ "${METHOD#mirror-}" = "$METHOD" ]; then
+    # With shared storage node B runs its blockd too, idle: every compute node of a cloud
+    # does, and the baseline must not differ from DLSM's runs by a JVM's share of the cores.
+    start_node a inA "$HA"; start_node b inB "$HB"
+fi
+if [ "${METHOD#mirror-}" = "$METHOD" ]; then
     A_API=$(field a api) A_NBD=$(field a nbd) B_API=$(field b api) B_NBD=$(field b nbd)
-    up=0
-    for _ in $(seq 100); do
-        up=$(api inA "$BACKEND" GET /v1/nodes | jget 'sum(n["state"] == "UP" for n in d)')
-        [ "$up" = 2 ] && break
-        sleep 0.2
-    done
-    [ "$up" = 2 ] || fail "the nodes did not register with the REST backend at $BACKEND"
+fi
+if [ "$METHOD" = dlsm ] && [ "$CONTROL" = backend ]; then
+    poll 100 0.2 '^2$' backend_get /v1/nodes 'sum(n["state"] == "UP" for n in d)' ||
+        fail "the nodes did not register with the REST backend at $BACKEND"
     say "REST backend $BACKEND; node A: nbd $A_NBD; node B: nbd $B_NBD (both registered)"
-    api inA "$BACKEND" POST /v1/volumes "{\"name\":\"$vol\",\"sizeBytes\":$((DISK_MIB << 20)),\"node\":\"node-a\"}" >/dev/null
-    inA nbdcopy "$work/base.img" "nbd://$A_NBD/$vol"
-    src_disk=nbd://$A_NBD/$vol
+    create_volume "$BACKEND" ',"node":"node-a"'
     dst_disk=nbd://$B_NBD/$vol
 elif [ "$METHOD" = dlsm ]; then
-    start_node a inA "$HA"; start_node b inB "$HB"
-    A_API=$(field a api) A_NBD=$(field a nbd) B_API=$(field b api) B_NBD=$(field b nbd)
     say "node A: nbd $A_NBD api $A_API; node B: nbd $B_NBD api $B_API"
-    api inA "$A_API" POST /v1/volumes "{\"name\":\"$vol\",\"sizeBytes\":$((DISK_MIB << 20))}" >/dev/null
-    inA nbdcopy "$work/base.img" "nbd://$A_NBD/$vol"
-    src_disk=nbd://$A_NBD/$vol
+    create_volume "$A_API" ''
     dst_disk=nbd://$B_NBD/$vol
 elif [ "$METHOD" = shared ]; then
-    # Node B runs its blockd too, idle: every compute node of a cloud does, and the baseline
-    # must not differ from DLSM's runs by a JVM's share of the host's two cores.
-    start_node a inA "$HA"; start_node b inB "$HB"
-    A_API=$(field a api) A_NBD=$(field a nbd)
     say "node A: nbd $A_NBD api $A_API (shared by both QEMUs); node B's blockd idle"
-    api inA "$A_API" POST /v1/volumes "{\"name\":\"$vol\",\"sizeBytes\":$((DISK_MIB << 20))}" >/dev/null
-    inA nbdcopy "$work/base.img" "nbd://$A_NBD/$vol"
-    src_disk=nbd://$A_NBD/$vol
+    create_volume "$A_API" ''
     dst_disk=$src_disk
 else
     cp --sparse=always "$work/base.img" "$work/src.img"
@@ -371,13 +383,9 @@ t_start=$(now)
 if [ "$METHOD" = dlsm ] && [ "$CONTROL" = backend ]; then
     mig_id=$(api inA "$BACKEND" POST /v1/migrations "{\"volume\":\"$vol\",\"targetNode\":\"node-b\",\"bandwidthBytesPerSecond\":${DLSM_BANDWIDTH:-0},\"switchMode\":\"auto\"}" | jget 'd["id"]')
     # Nova starts the destination QEMU once the backend says the target serves the volume.
-    ready=False
-    for _ in $(seq 300); do
-        ready=$(api inA "$BACKEND" GET "/v1/migrations/$mig_id" | jget 'str(d["phase"] == "PREPARED" and (d["progress"] or {}).get("t0") is not None)')
-        [ "$ready" = True ] && break
-        sleep 0.05
-    done
-    [ "$ready" = True ] || fail "migration $mig_id: no PROXY sink on B after 15 s: $(api inA "$BACKEND" GET "/v1/migrations/$mig_id")"
+    poll 300 0.05 '^True$' backend_get "/v1/migrations/$mig_id" \
+            'str(d["phase"] == "PREPARED" and (d["progress"] or {}).get("t0") is not None)' ||
+        fail "migration $mig_id: no PROXY sink on B after 15 s: $(api inA "$BACKEND" GET "/v1/migrations/$mig_id")"
     say "prepared by the backend: migration $mig_id, sink on B is $(api inB "$B_API" GET "/v1/sinks/$vol" | jget 'd["state"]')"
 elif [ "$METHOD" = dlsm ]; then
     mexp=$(api inA "$A_API" POST "/v1/volumes/$vol/migration-export" | jget 'd["migrationExport"]')
@@ -424,24 +432,17 @@ if [ "$converged" = true ]; then
         t_quit=$(now)
         if [ "$CONTROL" = backend ]; then
             # A fences itself when its last writer leaves; the backend sees it and switches.
-            phase=PREPARED
-            for _ in $(seq 600); do
-                phase=$(api inA "$BACKEND" GET "/v1/migrations/$mig_id" | jget 'd["phase"]')
-                [ "$phase" != PREPARED ] && break
-                sleep 0.02
-            done
+            poll 600 0.02 '^(ACTIVE|DEGRADED|HYDRATED|COMMITTED|ABORTED|FAILED)$' \
+                backend_get "/v1/migrations/$mig_id" 'd["phase"]' || true # judged just below
+            phase=$polled
             case $phase in ACTIVE|DEGRADED|HYDRATED|COMMITTED) ;; *)
                 fail "migration $mig_id is $phase after guest 1 quit: $(api inA "$BACKEND" GET "/v1/migrations/$mig_id")" ;; esac
             t_active=$(now)
             say "QEMU 1 gone $(secs "$t_running" "$t_quit") s after the VM resumed on B; A fenced itself, the backend switched B to $phase $(secs "$t_quit" "$t_active") s later"
         else
-            fenced=false
-            for _ in $(seq 300); do
-                fenced=$(api inA "$A_API" GET "/v1/volumes/$vol" | jget 'd["fenced"]')
-                [ "$fenced" = true ] && break
-                sleep 0.02
-            done
-            [ "$fenced" = true ] || fail "node A did not fence itself after guest 1 quit"
+            # shellcheck disable=SC2317 # called through poll
+            a_fenced() { api inA "$A_API" GET "/v1/volumes/$vol" | jget 'd["fenced"]'; }
+            poll 300 0.02 '^true$' a_fenced || fail "node A did not fence itself after guest 1 quit"
             api inB "$B_API" POST "/v1/sinks/$vol/activate" '{}' >/dev/null
             t_active=$(now)
             say "QEMU 1 gone $(secs "$t_running" "$t_quit") s after the VM resumed on B; A fenced itself, sink on B active $(secs "$t_quit" "$t_active") s later"
@@ -455,14 +456,9 @@ if [ "$converged" = true ]; then
         [ "$state" = COMMITTED ] || fail "sink ended $state (limit $COMMIT_LIMIT s)"
         t_end=$(now)
         if [ "$CONTROL" = backend ]; then
-            phase=''
-            for _ in $(seq 150); do
-                phase=$(api inA "$BACKEND" GET "/v1/migrations/$mig_id" | jget 'd["phase"]')
-                [ "$phase" = COMMITTED ] && break
-                sleep 0.2
-            done
-            [ "$phase" = COMMITTED ] || fail "B committed but the backend says migration $mig_id is $phase"
-            res backend_migration_phase "$phase"
+            poll 150 0.2 '^COMMITTED$' backend_get "/v1/migrations/$mig_id" 'd["phase"]' ||
+                fail "B committed but the backend says migration $mig_id is $polled"
+            res backend_migration_phase "$polled"
         fi
         sink=$(api inB "$B_API" GET "/v1/sinks/$vol")
         echo "$sink" >"$work/sink.json"
