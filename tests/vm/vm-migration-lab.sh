@@ -109,7 +109,7 @@ if [ "${METHOD#mirror-}" = "$METHOD" ] && [ ! -f "$jar" ]; then
     (cd "$root" && mvn -B -q -pl dlsm-blockd -am package -DskipTests) >&2
 fi
 if [ "$METHOD" = dlsm ] && [ "$CONTROL" = backend ] && [ ! -f "$backend_jar" ]; then
-    say "building the REST backend"
+    say "building the REST backend" # only its jar: mvn verify is what runs its tests
     (cd "$root" && mvn -B -q -pl dlsm-rest-backend -am package -DskipTests) >&2
 fi
 
@@ -523,7 +523,7 @@ fi
 $py "$lab" wait-console "$run_con" '^FINAL|BUG: ' 600 >/dev/null || fail "guest did not finish its verify pass"
 # A guest kernel BUG (seen: "Bad page state" on the destination, seconds after the move, with
 # shared storage too) means its memory is corrupt; what the workload says after it is void.
-kernel_bug=$(cat "$work"/con*.log | grep -m1 'BUG: ' || true)
+kernel_bug=$(cat "$work"/con*.log | grep -m1 'BUG: ' || true) # none: the normal case
 [ -z "$kernel_bug" ] || res guest_kernel_bug "$kernel_bug"
 if ! grep -q '^FINAL' "$run_con"; then
     res ok false

@@ -76,7 +76,7 @@ public final class Blockd implements Closeable {
     private SnapshotStore snapshots;
     private SinkManager sinks;
     private ExecutorService background;
-    /** One thread starting the disk on freshly written volume pages (FileBlockDevice). */
+    /** One thread for the background fdatasyncs of volumes that sync eagerly (FileBlockDevice). */
     private ExecutorService writeback;
     private ScheduledExecutorService scheduler;
     private NbdServer nbd;

@@ -53,7 +53,7 @@ public final class SinkManager implements Closeable {
     private final Clock clock;
     private final Duration defaultRetryDeadline;
     private final ExecutorService background;
-    /** Starts the disk on freshly written pages: see {@link FileBlockDevice#open}. */
+    /** For the data file a committed sink hands to the volume store: see {@link FileBlockDevice#open}. */
     private final Executor writeback;
     private final Map<String, Managed> sinks = new TreeMap<>();
     /** Told of every phase change (the kernel path follows the sink); must not throw. */

@@ -187,7 +187,7 @@ public final class SnapshotStore implements Closeable {
     }
 
     private Entry register(SnapshotRecord rec) throws IOException {
-        // Read-only: nothing is ever written, so no writeback is ever queued.
+        // Read-only, never migrated: it never syncs eagerly, so nothing is ever queued.
         FileBlockDevice dev = FileBlockDevice.open(libc, dataFile(rec.volume(), rec.name()), Runnable::run);
         Export export = Export.of(exportName(rec.volume(), rec.name()), dev, true);
         exports.register(export);

@@ -186,7 +186,7 @@ public final class FileBlockDevice implements BlockDevice {
 
     /**
      * On: written data is made durable in the background as it arrives (see the class
-     * comment), starting with whatever is dirty now. Off: writeback is only started early.
+     * comment), starting with whatever is dirty now. Off: at the next FLUSH or FUA, as ever.
      */
     public void syncEagerly(boolean on) {
         syncEagerly = on;
