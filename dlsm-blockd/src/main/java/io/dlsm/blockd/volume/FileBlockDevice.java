@@ -39,6 +39,7 @@ public final class FileBlockDevice implements BlockDevice {
     /** Extents per block-status answer: enough for clients, bounded for hostile ranges. */
     static final int MAX_EXTENTS = 1024;
     private static final int ZERO_CHUNK = 1 << 20;
+    private static final long SLOW_SYNC_MS = 50;
 
     private final Path path;
     private final FileChannel channel;
@@ -164,8 +165,15 @@ public final class FileBlockDevice implements BlockDevice {
             if (closed.get() || !syncEagerly) {
                 return;
             }
+            long start = System.nanoTime();
             try {
                 channel.force(false);
+                long ms = (System.nanoTime() - start) / 1_000_000;
+                if (ms >= SLOW_SYNC_MS) {
+                    // The flush QEMU sends with the VM paused will wait as long for whatever
+                    // reached the disk since: worth knowing when a downtime is longer than it should be.
+                    log.info("{}: background fdatasync took {} ms", path, ms);
+                }
             } catch (IOException e) {
                 backgroundSyncFailure = e;
                 log.error("{}: background fdatasync failed, every FLUSH fails from now on: {}", path, e.toString());
