@@ -374,7 +374,7 @@ P
     if [ "$mode" = dm_clone ]; then
         dstate=$(api GET "$G_API/v1/volumes/$vol/device" | jfield state)
         expect "GET device: HYDRATING" "$dstate" HYDRATING
-        guest "dm_table $dm" || true
+        guest "dm_table $dm" || true # a failed dmsetup lands in $gout and fails the check of it
         table=$gout
         guest "dmsetup status $dm" || true
         status=$gout

@@ -109,7 +109,8 @@ if [ "${METHOD#mirror-}" = "$METHOD" ] && [ ! -f "$jar" ]; then
     (cd "$root" && mvn -B -q -pl dlsm-blockd -am package -DskipTests) >&2
 fi
 if [ "$METHOD" = dlsm ] && [ "$CONTROL" = backend ] && [ ! -f "$backend_jar" ]; then
-    say "building the REST backend" # only its jar: mvn verify is what runs its tests
+    say "building the REST backend"
+    # Only the jar the lab runs: mvn verify is what runs the backend's tests.
     (cd "$root" && mvn -B -q -pl dlsm-rest-backend -am package -DskipTests) >&2
 fi
 
@@ -582,6 +583,7 @@ say "$host_verify"
 res records_last "$last"
 
 status=0
+# grep finds nothing in a good run: its status 1 is the normal case, $problems is what counts.
 problems=$(cat "$work"/con*.log | grep -E 'I/O error|IOERR|VERIFY FAIL|Buffer I/O|blk_update_request|Call Trace|Kernel panic|BUG: ' || true)
 [ -z "$problems" ] || { echo "$problems" | head -20 >&2; status=1; }
 grep -q '^VERIFY ALL OK' "$run_con" || { echo "guest verify pass failed" >&2; status=1; }
