@@ -35,8 +35,9 @@ def pause_table(runs, order):
     """Every run: how long the guest was paused and what storage did meanwhile, per cell."""
     out = ["| guest writes | method | runs | QEMU downtime ms | guest paused ms (source STOP to "
            "destination RESUME) | source drain + flush ms | storage busy in the pause ms | NBD "
-           "requests in the pause, source / destination |",
-           "|---|---|---|---|---|---|---|---|"]
+           "requests in the pause, source / destination | DLSM: guest I/O proxied after its resume ms "
+           "(until the sink is active) |",
+           "|---|---|---|---|---|---|---|---|---|"]
     cells = {}
     for r in runs:
         if r.get("converged"):
@@ -45,13 +46,14 @@ def pause_table(runs, order):
         rs = cells[key]
         src_n = sorted({r.get("src_nbd_requests_in_pause") for r in rs} - {None})
         dst_n = sorted({r.get("dst_nbd_requests_in_pause") for r in rs} - {None})
-        out.append("| %s | %s | %d | %s | %s | %s | %s | %s |" % (
+        out.append("| %s | %s | %d | %s | %s | %s | %s | %s | %s |" % (
             "idle" if key[0] == 0 else key[0], NAMES[order[key[1]]].split(" (memory")[0], len(rs),
             spread([r.get("downtime_ms") for r in rs], "%.0f"),
             spread([r.get("guest_paused_ms") for r in rs], "%.0f"),
             spread([r.get("src_drain_flush_ms") for r in rs]),
             spread([r.get("storage_busy_in_pause_ms") for r in rs]),
-            "%s / %s" % (",".join(map(str, src_n)) or "—", ",".join(map(str, dst_n)) or "—")))
+            "%s / %s" % (",".join(map(str, src_n)) or "—", ",".join(map(str, dst_n)) or "—"),
+            spread([r.get("proxied_after_resume_ms") for r in rs], "%.0f")))
     return "\n".join(out) + "\n"
 
 

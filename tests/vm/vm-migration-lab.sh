@@ -414,7 +414,8 @@ if [ "${METHOD#mirror-}" != "$METHOD" ]; then
 fi
 if [ "$converged" = true ]; then
     job=''; [ "${METHOD#mirror-}" = "$METHOD" ] || job=mirror0
-    if ! mig=$($py "$lab" migrate "$work/qmp1.sock" "tcp:$HB:$mig_port" "$MIGRATE_LIMIT" $job); then
+    # quit: the source QEMU ends the moment the migration completed, as libvirt ends it.
+    if ! mig=$($py "$lab" migrate "$work/qmp1.sock" "tcp:$HB:$mig_port" "$MIGRATE_LIMIT" "$job" quit); then
         case $mig in *'"timeout"'*) ;; *) fail "migration: $mig" ;; esac
         # Never completed (the guest dirties memory and disk faster than the link drains):
         # migrate_cancel was sent, the guest stays on the source.
@@ -428,7 +429,6 @@ if [ "$converged" = true ]; then
     for k in total_ms downtime_ms ram_transferred mirror_cancel_s; do res "$k" "$(echo "$mig" | jget "d['$k']")"; done
     res vm_on_destination_s "$(secs "$t_start" "$t_running")"
     if [ "$METHOD" = dlsm ]; then
-        qmp "$work/qmp1.sock" quit >/dev/null || true
         wait_pid "$qemu1" 30 || fail "QEMU 1 did not quit"
         t_quit=$(now)
         if [ "$CONTROL" = backend ]; then
@@ -463,6 +463,14 @@ if [ "$converged" = true ]; then
         fi
         sink=$(api inB "$B_API" GET "/v1/sinks/$vol")
         echo "$sink" >"$work/sink.json"
+        if switch=$($py "$lab" switch-timing "$work/sink.json" "$work/events1.jsonl" "$work/events2.jsonl"); then
+            say "the VM's I/O on B was proxied to A for: $switch"
+            for k in proxied_after_resume_ms source_gone_after_resume_ms switch_after_source_gone_ms; do
+                res "$k" "$(echo "$switch" | jget "d['$k']")"
+            done
+        else
+            say "switch timing not measured: $switch"
+        fi
         say "COMMITTED $(secs "$t_start" "$t_end") s after the start"
         res storage_wire_bytes "$(echo "$sink" | jget 'd["wireBytesReceived"] + d["bytesProxiedRead"] + d["bytesProxiedWritten"]')"
         for k in wireBytesReceived bytesProxiedRead bytesProxiedWritten bytesFetchedOnDemand \
@@ -474,7 +482,6 @@ if [ "$converged" = true ]; then
         # Mirror: cancelled (after its final sync) while the guest was paused. Shared: the
         # disk never moved. Either way the migration ends when the VM runs on B.
         t_end=$t_running
-        qmp "$work/qmp1.sock" quit >/dev/null || true
         wait_pid "$qemu1" 30 || fail "QEMU 1 did not quit"
     fi
     res total_s "$(secs "$t_start" "$t_end")"

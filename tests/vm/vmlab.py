@@ -5,8 +5,9 @@
   vmlab.py image PATH SIZE_MIB SLOTS POOL    a disk holding records 0..SLOTS-1 (rest: hole)
   vmlab.py verify-image PATH SLOTS LAST POOL check every record + that the rest reads zero
   vmlab.py qmp SOCK CMD [JSON-ARGS]          one QMP command, prints its return as JSON
-  vmlab.py migrate SOCK URI TIMEOUT [JOB]    migrate, poll query-migrate; prints JSON (with
-                                             JOB: cancel that mirror at pre-switchover)
+  vmlab.py migrate SOCK URI TIMEOUT [JOB [quit]]   migrate, poll query-migrate; prints JSON
+                                             (JOB: cancel that mirror at pre-switchover, "" for
+                                             none; quit: end the source QEMU once completed)
   vmlab.py mirror SOCK DEVICE TARGET MODE LIMIT   drive-mirror, wait until ready (or LIMIT s)
   vmlab.py cancel SOCK JOB TIMEOUT [force]   block-job-cancel and wait until the job is gone
   vmlab.py send SOCK LINE                    write LINE to a chardev socket (the guest console)
@@ -20,9 +21,13 @@
                                              what storage did while the guest was paused (from
                                              the source's STOP to the destination's RESUME),
                                              from QEMU's own trace log and QMP events; JSON
+  vmlab.py switch-timing SINK_JSON SRC_EVENTS DST_EVENTS
+                                             how long the VM's I/O on the destination was
+                                             proxied: its RESUME .. the sink's t1; JSON
 
 Record format: see guest-workload.sh (header line padded to 512 bytes + a slice of the pool).
 """
+import datetime
 import hashlib
 import json
 import os
@@ -157,10 +162,12 @@ def cancel_job(q, job, timeout, force=False):
     raise RuntimeError("block job %s still there after %s s" % (job, timeout))
 
 
-def cmd_migrate(sock, uri, timeout, mirror_job=None):
+def cmd_migrate(sock, uri, timeout, mirror_job="", then=""):
     """Migrates; with MIRROR_JOB, does what libvirt does for --copy-storage-all: the
     pause-before-switchover capability, and at "pre-switchover" (guest paused) the mirror is
-    cancelled (it completes its final sync) before migrate-continue."""
+    cancelled (it completes its final sync) before migrate-continue. THEN=quit: the source
+    QEMU is told to quit as soon as the migration completed, as libvirt ends it (for DLSM its
+    NBD connection closing is what fences the source)."""
     q = Qmp(sock)
     if mirror_job:
         q.call("migrate-set-capabilities", {"capabilities": [
@@ -186,8 +193,14 @@ def cmd_migrate(sock, uri, timeout, mirror_job=None):
         q.call("migrate_cancel")
         print(json.dumps({"status": "timeout", "last": last}))
         return 1
+    wall_s = time.time() - t0
+    if then == "quit":
+        try:
+            q.call("quit")
+        except (EOFError, OSError):
+            pass  # gone before its answer: what quit is for
     ram = last.get("ram", {})
-    print(json.dumps({"status": "completed", "wall_s": time.time() - t0,
+    print(json.dumps({"status": "completed", "wall_s": wall_s,
                       "total_ms": last.get("total-time"), "downtime_ms": last.get("downtime"),
                       "setup_ms": last.get("setup-time"), "ram_transferred": ram.get("transferred"),
                       "ram_total": ram.get("total"), "mirror_cancel_s": cancel_s}))
@@ -394,12 +407,35 @@ def cmd_pause_storage(src_trace, src_events, dst_trace, dst_events):
     return 0
 
 
+def iso_seconds(text):
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def cmd_switch_timing(sink_json, src_events, dst_events):
+    """How long the VM ran on the destination with its I/O proxied back to the source: from
+    its RESUME there to the sink's activation (t1), split at the source QEMU's SHUTDOWN
+    (whose NBD disconnect fences the source)."""
+    t1 = json.load(open(sink_json)).get("t1")
+    resume = qmp_event_time(dst_events, "RESUME")
+    gone = qmp_event_time(src_events, "SHUTDOWN")
+    if t1 is None or resume is None:
+        print(json.dumps({"error": "no t1 in the sink or no RESUME event on the destination"}))
+        return 1
+    t1 = iso_seconds(t1)
+    ms = lambda a, b: None if a is None or b is None else round((b - a) * 1000, 1)
+    print(json.dumps({"proxied_after_resume_ms": ms(resume, t1),
+                      "source_gone_after_resume_ms": ms(resume, gone),
+                      "switch_after_source_gone_ms": ms(gone, t1)}))
+    return 0
+
+
 def main(argv):
     cmds = {"pool": cmd_pool, "image": cmd_image, "verify-image": cmd_verify_image,
             "qmp": cmd_qmp, "migrate": cmd_migrate, "mirror": cmd_mirror, "cancel": cmd_cancel,
             "send": cmd_send, "wait-console": cmd_wait_console, "last-prog": cmd_last_prog,
             "prog-rate": cmd_prog_rate, "nbdkit-stats": cmd_nbdkit_stats,
-            "events": cmd_events, "pause-storage": cmd_pause_storage}
+            "events": cmd_events, "pause-storage": cmd_pause_storage,
+            "switch-timing": cmd_switch_timing}
     if len(argv) < 2 or argv[1] not in cmds:
         print(__doc__, file=sys.stderr)
         return 2

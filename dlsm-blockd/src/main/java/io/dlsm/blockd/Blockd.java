@@ -22,6 +22,8 @@ import io.dlsm.blockd.nbd.BufferPool;
 import io.dlsm.blockd.nbd.server.ExportRegistry;
 import io.dlsm.blockd.nbd.server.NbdServer;
 import io.dlsm.blockd.posix.LibC;
+import io.dlsm.blockd.registration.BackendEvents;
+import io.dlsm.blockd.registration.BackendLink;
 import io.dlsm.blockd.registration.BackendRegistration;
 import io.dlsm.blockd.sink.SinkManager;
 import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
@@ -33,6 +35,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadFactory;
 import io.dlsm.blockd.snapshot.SnapshotStore;
+import io.dlsm.blockd.volume.AutoFenceListener;
 import io.dlsm.blockd.volume.VolumeStore;
 import java.io.Closeable;
 import java.io.IOException;
@@ -89,6 +92,8 @@ public final class Blockd implements Closeable {
     private static final long KERNEL_POLL_MS = 2000;
     private InetSocketAddress nbdAddress;
     private InetSocketAddress apiAddress;
+    private BackendLink backendLink;
+    private BackendEvents backendEvents;
     private BackendRegistration registration;
 
     public Blockd(BlockdConfig config) {
@@ -101,7 +106,13 @@ public final class Blockd implements Closeable {
         Optional<String> token = readToken();
         BufferPool buffers = new BufferPool(BUFFER_CACHE_BYTES);
         writeback = Executors.newSingleThreadExecutor(daemonThreads("writeback"));
-        volumes = new VolumeStore(config.dataDir(), LibC.INSTANCE, exports, mapper, Clock.systemUTC(), writeback);
+        if (config.registration().isPresent()) {
+            BlockdConfig.Registration r = config.registration().get();
+            backendLink = new BackendLink(r.backendUrl(), r.nodeName(), readBackendToken(r), mapper);
+            backendEvents = new BackendEvents(backendLink);
+        }
+        volumes = new VolumeStore(config.dataDir(), LibC.INSTANCE, exports, mapper, Clock.systemUTC(), writeback,
+                backendEvents == null ? AutoFenceListener.NONE : backendEvents);
         background = Executors.newCachedThreadPool(daemonThreads("sink-task"));
         sinks = new SinkManager(config.dataDir(), LibC.INSTANCE, exports, volumes, mapper, buffers,
                 Clock.systemUTC(), config.sourceRetryDeadline(), background, writeback);
@@ -130,25 +141,28 @@ public final class Blockd implements Closeable {
         int apiPort = http.getListeners().iterator().next().getPort();
         apiAddress = new InetSocketAddress(api.host(), apiPort);
         log.info("control API listening on {}", apiAddress);
-        if (config.registration().isPresent()) {
-            startRegistration(config.registration().get());
+        if (backendLink != null) {
+            startRegistration();
         }
     }
 
-    /** Registers with the bound addresses, so port 0 listeners are announced correctly. */
-    private void startRegistration(BlockdConfig.Registration r) throws IOException {
-        Optional<String> backendToken = Optional.empty();
-        if (r.tokenFile().isPresent()) {
-            String t = Files.readString(r.tokenFile().get(), StandardCharsets.UTF_8).strip();
-            if (t.isEmpty()) {
-                throw new IOException("backend token file " + r.tokenFile().get() + " is empty");
-            }
-            backendToken = Optional.of(t);
+    private static Optional<String> readBackendToken(BlockdConfig.Registration r) throws IOException {
+        if (r.tokenFile().isEmpty()) {
+            return Optional.empty();
         }
-        registration = new BackendRegistration(r.backendUrl(),
-                BackendRegistration.NodeInfo.of(r.nodeName(), apiAddress, nbdAddress).withCapabilities(
+        String t = Files.readString(r.tokenFile().get(), StandardCharsets.UTF_8).strip();
+        if (t.isEmpty()) {
+            throw new IOException("backend token file " + r.tokenFile().get() + " is empty");
+        }
+        return Optional.of(t);
+    }
+
+    /** Registers with the bound addresses, so port 0 listeners are announced correctly. */
+    private void startRegistration() {
+        registration = new BackendRegistration(backendLink,
+                BackendRegistration.NodeInfo.of(backendLink.nodeName(), apiAddress, nbdAddress).withCapabilities(
                         BackendRegistration.Capabilities.of(kernelDevices == null ? KernelPathMode.USER_SPACE_ONLY
-                                : kernelDevices.mode())), backendToken, mapper);
+                                : kernelDevices.mode())));
         registration.start();
     }
 
@@ -276,6 +290,9 @@ public final class Blockd implements Closeable {
     public void close() throws IOException {
         if (registration != null) {
             registration.close();
+        }
+        if (backendEvents != null) {
+            backendEvents.close();
         }
         if (http != null) {
             http.shutdownNow();

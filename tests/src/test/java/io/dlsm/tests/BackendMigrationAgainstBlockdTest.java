@@ -90,6 +90,9 @@ class BackendMigrationAgainstBlockdTest {
         vm.flush();
         vm.close(); // The VM leaves the source: blockd fences it, the backend switches by itself.
         await("switched", () -> phaseOf(id).matches("ACTIVE|HYDRATED|COMMITTED"));
+        // Pushed, not only found by the backend's poll: A told the backend the moment it fenced.
+        await("A's fence event answered", () -> java.nio.file.Files.readString(a.stderrLog())
+                .contains("that volume vol fenced itself"));
 
         JsonNode conn = ok(backend.call("POST", "/v1/volumes/vol/connection", Map.of("host", "b", "mode", "nbd")));
         assertThat(conn.path("data").path("port").asInt()).isEqualTo(b.nbdPort());

@@ -1,15 +1,10 @@
 package io.dlsm.blockd.registration;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -25,7 +20,6 @@ import org.slf4j.LoggerFactory;
 public final class BackendRegistration implements AutoCloseable {
     /** The backend declares a node DOWN after three missed heartbeats of this period. */
     public static final Duration HEARTBEAT_INTERVAL = Duration.ofSeconds(5);
-    private static final Duration CALL_TIMEOUT = Duration.ofSeconds(5);
     private static final Logger log = LoggerFactory.getLogger(BackendRegistration.class);
 
     /**
@@ -81,23 +75,20 @@ public final class BackendRegistration implements AutoCloseable {
         }
     }
 
+    private final BackendLink link;
     private final URI backend;
     private final NodeInfo node;
-    private final Optional<String> token;
-    private final ObjectMapper json;
-    private final HttpClient http;
     private final ScheduledExecutorService scheduler;
     private volatile boolean registered;
     private volatile String lastFailure;
 
-    public BackendRegistration(URI backend, NodeInfo node, Optional<String> token, ObjectMapper json) {
-        this.backend = backend;
+    public BackendRegistration(BackendLink link, NodeInfo node) {
+        if (!link.nodeName().equals(node.name())) {
+            throw new IllegalArgumentException("node " + node.name() + " registering over the link of " + link.nodeName());
+        }
+        this.link = link;
+        this.backend = link.backend();
         this.node = node;
-        this.token = token;
-        this.json = json;
-        // Grizzly (the backend's server) stalls on the HTTP/2 upgrade the JDK client tries by default.
-        this.http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-                .connectTimeout(CALL_TIMEOUT).build();
         this.scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "backend-heartbeat");
             t.setDaemon(true);
@@ -120,7 +111,7 @@ public final class BackendRegistration implements AutoCloseable {
             if (!registered) {
                 register();
             } else {
-                int status = send("POST", "/v1/nodes/" + node.name() + "/heartbeat", null);
+                int status = link.send("POST", "/v1/nodes/" + node.name() + "/heartbeat", null);
                 if (status == 404) {
                     log.warn("backend {} does not know node {} any more; registering again", backend, node.name());
                     registered = false;
@@ -145,7 +136,7 @@ public final class BackendRegistration implements AutoCloseable {
     }
 
     private void register() throws IOException, InterruptedException {
-        int status = send("POST", "/v1/nodes", Map.of("name", node.name(), "apiUrl", node.apiUrl(),
+        int status = link.send("POST", "/v1/nodes", Map.of("name", node.name(), "apiUrl", node.apiUrl(),
                 "nbdHost", node.nbdHost(), "nbdPort", node.nbdPort(), "capabilities", node.capabilities()));
         if (status == 200 || status == 201) {
             registered = true;
@@ -162,18 +153,6 @@ public final class BackendRegistration implements AutoCloseable {
             log.warn("backend {}: {} (retrying every {} s)", backend, why, HEARTBEAT_INTERVAL.toSeconds());
             lastFailure = why;
         }
-    }
-
-    /** {@code path} starts with '/', resolved relative to the backend URL (which ends with one). */
-    private int send(String method, String path, Object body) throws IOException, InterruptedException {
-        HttpRequest.Builder req = HttpRequest.newBuilder(backend.resolve(path.substring(1))).timeout(CALL_TIMEOUT)
-                .method(method, body == null ? HttpRequest.BodyPublishers.noBody()
-                        : HttpRequest.BodyPublishers.ofByteArray(json.writeValueAsBytes(body)));
-        if (body != null) {
-            req.header("Content-Type", "application/json");
-        }
-        token.ifPresent(t -> req.header("Authorization", "Bearer " + t));
-        return http.send(req.build(), HttpResponse.BodyHandlers.discarding()).statusCode();
     }
 
     @Override

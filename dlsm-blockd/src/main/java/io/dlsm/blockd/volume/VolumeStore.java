@@ -39,6 +39,7 @@ public final class VolumeStore implements Closeable {
     private final ObjectMapper json;
     private final Clock clock;
     private final Executor writeback;
+    private final AutoFenceListener autoFenceListener;
     private final Map<String, Entry> volumes = new TreeMap<>();
     /** At most one per volume: a volume has one kernel device on its node. */
     private final Map<String, DirectWriter> directWriters = new TreeMap<>();
@@ -52,13 +53,14 @@ public final class VolumeStore implements Closeable {
 
     /** {@code writeback}: see {@link FileBlockDevice#open}. */
     public VolumeStore(Path dataDir, LibC libc, ExportRegistry exports, ObjectMapper json, Clock clock,
-                       Executor writeback) {
+                       Executor writeback, AutoFenceListener autoFenceListener) {
         this.dir = dataDir.resolve("volumes");
         this.libc = libc;
         this.exports = exports;
         this.json = json;
         this.clock = clock;
         this.writeback = writeback;
+        this.autoFenceListener = autoFenceListener;
     }
 
     /** Loads every volume recorded on disk and exports it. */
@@ -319,6 +321,11 @@ public final class VolumeStore implements Closeable {
         }
         synchronized (this) {
             Entry e = entry(name);
+            if (e.record().fenced() && e.export().gate().fenced()) {
+                // Already durable: the orchestrator confirming a fence the volume did itself
+                // must not pay a flush and a record write while the VM waits on the target.
+                return view(e);
+            }
             try {
                 e.export().gate().fenceAndDrain();
                 e.device().syncEagerly(false);
@@ -476,7 +483,9 @@ public final class VolumeStore implements Closeable {
             log.info("volume {} fenced automatically: its last writer disconnected during a migration", name);
         } catch (RuntimeException e) {
             log.error("automatic fence of volume {} failed", name, e);
+            return;
         }
+        autoFenceListener.fencedAutomatically(name);
     }
 
     /**

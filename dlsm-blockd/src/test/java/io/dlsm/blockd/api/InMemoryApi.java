@@ -9,6 +9,7 @@ import io.dlsm.blockd.sink.SinkManager;
 import io.dlsm.blockd.snapshot.SnapshotStore;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.dlsm.blockd.volume.AutoFenceListener;
 import io.dlsm.blockd.volume.VolumeStore;
 import jakarta.ws.rs.client.Entity;
 import jakarta.ws.rs.client.Invocation;
@@ -50,7 +51,8 @@ abstract class InMemoryApi extends JerseyTest {
         try {
             dataDir = Files.createTempDirectory("blockd-api");
             ExportRegistry exports = new ExportRegistry();
-            store = new VolumeStore(dataDir, LibC.INSTANCE, exports, Json.newMapper(), Clock.systemUTC(), Runnable::run);
+            store = new VolumeStore(dataDir, LibC.INSTANCE, exports, Json.newMapper(), Clock.systemUTC(), Runnable::run,
+                AutoFenceListener.NONE);
             store.open();
             snapshots = new SnapshotStore(dataDir, LibC.INSTANCE, exports, store, Json.newMapper(), Clock.systemUTC());
             snapshots.open();

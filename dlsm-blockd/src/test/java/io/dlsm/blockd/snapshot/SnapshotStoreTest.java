@@ -11,6 +11,7 @@ import io.dlsm.blockd.nbd.server.NbdServer;
 import io.dlsm.blockd.posix.LibC;
 import io.dlsm.blockd.volume.Volume;
 import io.dlsm.blockd.volume.VolumeException;
+import io.dlsm.blockd.volume.AutoFenceListener;
 import io.dlsm.blockd.volume.VolumeStore;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
@@ -42,7 +43,8 @@ class SnapshotStoreTest {
     @BeforeEach
     void open() throws Exception {
         exports = new ExportRegistry();
-        volumes = new VolumeStore(dataDir, LibC.INSTANCE, exports, Json.newMapper(), Clock.systemUTC(), Runnable::run);
+        volumes = new VolumeStore(dataDir, LibC.INSTANCE, exports, Json.newMapper(), Clock.systemUTC(), Runnable::run,
+                AutoFenceListener.NONE);
         volumes.open();
         snapshots = new SnapshotStore(dataDir, LibC.INSTANCE, exports, volumes, Json.newMapper(), Clock.systemUTC());
         snapshots.open();

@@ -37,6 +37,8 @@ class VolumeStoreTest {
     Path dataDir;
     private ExportRegistry exports;
     private VolumeStore store;
+    /** Volumes reported as fenced automatically, in order. */
+    private final java.util.List<String> autoFenced = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     @BeforeEach
     void openStore() throws Exception {
@@ -51,7 +53,7 @@ class VolumeStoreTest {
 
     private VolumeStore newStore(ExportRegistry registry) throws Exception {
         VolumeStore s = new VolumeStore(dataDir, LibC.INSTANCE, registry, Json.newMapper(),
-                Clock.fixed(CREATED, ZoneOffset.UTC), Runnable::run);
+                Clock.fixed(CREATED, ZoneOffset.UTC), Runnable::run, autoFenced::add);
         s.open();
         return s;
     }
@@ -300,11 +302,28 @@ class VolumeStoreTest {
         assertThat(store.get("vm").writers()).isEqualTo(1);
         assertThat(store.get("vm").fenced()).isFalse();
 
+        assertThat(autoFenced).isEmpty();
+
         store.detachDirectWriter("vm", w);
         assertThat(store.get("vm").fenced()).isTrue();
         assertThat(store.get("vm").writers()).isZero();
         // Gone already: the fence had no device left to stop.
         assertThat(w.calls).isEmpty();
+        assertThat(autoFenced).as("the orchestrator hears of the fence").containsExactly("vm");
+    }
+
+    @Test
+    void onlyAnAutomaticFenceIsReportedAndConfirmingAFenceChangesNothing() throws Exception {
+        store.create("vm", MIB, false);
+        store.fence("vm");
+        assertThat(autoFenced).as("a fence someone asked for is no news to them").isEmpty();
+        Path record = volumes().resolve("vm.json");
+        java.nio.file.attribute.FileTime written = Files.getLastModifiedTime(record);
+        Thread.sleep(20);
+
+        assertThat(store.fence("vm").fenced()).isTrue();
+        assertThat(Files.getLastModifiedTime(record)).as("no second record write").isEqualTo(written);
+        assertThat(autoFenced).isEmpty();
     }
 
     @Test

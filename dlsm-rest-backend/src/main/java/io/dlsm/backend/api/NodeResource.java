@@ -1,6 +1,10 @@
 package io.dlsm.backend.api;
 
+import io.dlsm.backend.api.error.BadRequestException;
+import io.dlsm.backend.migration.Migration;
+import io.dlsm.backend.migration.MigrationService;
 import io.dlsm.backend.node.Node;
+import io.dlsm.backend.node.NodeEvent;
 import io.dlsm.backend.node.NodeRegistration;
 import io.dlsm.backend.node.NodeRegistry;
 import jakarta.inject.Inject;
@@ -14,6 +18,7 @@ import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
 import java.net.URI;
 import java.util.List;
+import java.util.Optional;
 
 /** blockd nodes register and heartbeat here; operators list them. */
 @Path("/v1/nodes")
@@ -22,10 +27,12 @@ import java.util.List;
 public final class NodeResource {
 
     private final NodeRegistry nodes;
+    private final MigrationService migrations;
 
     @Inject
-    public NodeResource(NodeRegistry nodes) {
+    public NodeResource(NodeRegistry nodes, MigrationService migrations) {
         this.nodes = nodes;
+        this.migrations = migrations;
     }
 
     @POST
@@ -53,5 +60,23 @@ public final class NodeResource {
     public Response heartbeat(@PathParam("name") String name) {
         nodes.heartbeat(name);
         return Response.noContent().build();
+    }
+
+    /**
+     * A node's push: answered once handled, with the migration it moved on (200), or 204 when
+     * no migration was waiting for it.
+     */
+    @POST
+    @Path("{name}/events")
+    public Response event(@PathParam("name") String name, NodeEvent event) {
+        nodes.get(name);
+        if (event == null || event.type() == null) {
+            throw new BadRequestException("type", "an event with a type is required (one of VOLUME_FENCED)");
+        }
+        String volume = Names.requireName("volume", event.volume());
+        Optional<Migration> moved = switch (event.type()) {
+            case VOLUME_FENCED -> migrations.sourceFenced(name, volume);
+        };
+        return moved.map(m -> Response.ok(m)).orElseGet(Response::noContent).build();
     }
 }

@@ -299,14 +299,55 @@ public final class MigrationService {
                 src.writers());
     }
 
-    /** t1: fence the source (a no-op if it fenced itself), then activate the sink. */
+    /**
+     * The source node reports that the volume fenced itself: its VM left, and runs on the target
+     * with every request proxied back until the switch. Switches a migration waiting for that at
+     * once rather than at the watcher's next look; empty if no migration of this volume from this
+     * node waits. A failed switch is recorded on the migration and retried by the watcher.
+     */
+    public Optional<Migration> sourceFenced(String sourceNode, String volume) {
+        Optional<Migration> concerned = activeFor(volume).filter(m -> m.sourceNode().equals(sourceNode));
+        if (concerned.isEmpty()) {
+            return Optional.empty();
+        }
+        String id = concerned.get().id();
+        return Optional.of(locked(id, () -> {
+            Migration m = current(id);
+            if (m.phase() == MigrationPhase.PREPARED && m.switchMode() == SwitchMode.AUTO
+                    && (m.pendingAction() == PendingAction.SWITCH
+                    || m.pendingAction() == PendingAction.NONE && !m.switchStarted())) {
+                LOG.info("migration {}: node {} reports the source fenced itself (the VM left), switching", id,
+                        sourceNode);
+                try {
+                    doSwitch(m.pendingAction() == PendingAction.SWITCH ? m
+                            : save(m.withPending(PendingAction.SWITCH, clock.instant())));
+                } catch (RuntimeException e) {
+                    noteError(id, e);
+                }
+            }
+            return current(id);
+        }));
+    }
+
+    /**
+     * t1: fence the source (a no-op if it fenced itself), then activate the sink. The target is
+     * told the source is fenced (the source node has just said so) rather than left to ask it
+     * over a new NBD connection: until the sink is active the VM's every request crosses the
+     * network, and that link is the one full of them.
+     */
     private void doSwitch(Migration m) {
         Node source = node(m.sourceNode());
         Node target = node(m.targetNode());
-        client.fence(source, m.volume());
+        long t0 = System.nanoTime();
+        BlockdVolume fenced = client.fence(source, m.volume());
+        if (!fenced.fenced()) {
+            throw new NodeCallException(source.name(), "fence " + m.volume(), 200,
+                    "the node answered the fence but reports volume '" + m.volume() + "' unfenced");
+        }
+        long t1 = System.nanoTime();
         BlockdSink sink;
         try {
-            sink = client.activateSink(target, m.volume());
+            sink = client.activateFencedSink(target, m.volume());
         } catch (NodeCallException e) {
             if (e.nodeStatus() == 404) {
                 // Gone already (committed and blockd restarted, or lost): polling decides which.
@@ -317,8 +358,10 @@ public final class MigrationService {
         }
         Migration next = m.withPending(PendingAction.NONE, clock.instant())
                 .withProgress(MigrationProgress.of(sink, m.progress().allocatedBytes())).withError(null);
+        long t2 = System.nanoTime();
         save(next);
-        LOG.info("migration {}: switched, sink is {}", m.id(), sink.state());
+        LOG.info("migration {}: switched, sink is {} (fence {} ms, activate {} ms, record {} ms)", m.id(), sink.state(),
+                (t1 - t0) / 1_000_000, (t2 - t1) / 1_000_000, (System.nanoTime() - t2) / 1_000_000);
         follow(next, sink);
     }
 

@@ -149,8 +149,8 @@ public final class HttpNodeClient implements NodeClient {
     }
 
     @Override
-    public BlockdSink activateSink(Node node, String name) {
-        return call(node, "POST", "/v1/sinks/" + seg(name) + "/activate", Map.of(), "activate sink " + name)
+    public BlockdSink activateFencedSink(Node node, String name) {
+        return call(node, "POST", "/v1/sinks/" + seg(name) + "/activate", Map.of("force", true), "activate sink " + name)
                 .as(BlockdSink.class);
     }
 

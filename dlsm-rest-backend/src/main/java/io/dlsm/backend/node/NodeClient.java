@@ -53,7 +53,11 @@ public interface NodeClient {
 
     Optional<BlockdSink> getSink(Node node, String name);
 
-    BlockdSink activateSink(Node node, String name);
+    /**
+     * Activates the sink of a source the caller has fenced and seen fenced: the node does not
+     * ask the source again.
+     */
+    BlockdSink activateFencedSink(Node node, String name);
 
     BlockdSink setSinkBandwidth(Node node, String name, long bytesPerSecond);
 

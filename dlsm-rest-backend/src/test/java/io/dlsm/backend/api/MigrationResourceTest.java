@@ -4,6 +4,7 @@ import static io.dlsm.backend.api.VolumeResourceTest.json;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.mockito.ArgumentMatchers.any;
 import static org.mockito.ArgumentMatchers.anyLong;
+import static org.mockito.ArgumentMatchers.argThat;
 import static org.mockito.ArgumentMatchers.eq;
 import static org.mockito.Mockito.inOrder;
 import static org.mockito.Mockito.mock;
@@ -93,14 +94,14 @@ class MigrationResourceTest extends ApiTestSupport {
     @Test
     void autoModeSwitchesAtOnceWhenTheVolumeHasNoWriter() {
         sourceReports(0, false);
-        when(nodeClient().activateSink(any(), eq("v1"))).thenReturn(sink("ACTIVE", 0.1));
+        when(nodeClient().activateFencedSink(any(), eq("v1"))).thenReturn(sink("ACTIVE", 0.1));
 
         Map<String, Object> m = json(post("/v1/migrations", Map.of("volume", "v1", "targetNode", "n2")));
 
         assertThat(m).containsEntry("phase", "ACTIVE");
         InOrder order = inOrder(nodeClient());
         order.verify(nodeClient()).fence(any(), eq("v1"));
-        order.verify(nodeClient()).activateSink(any(), eq("v1"));
+        order.verify(nodeClient()).activateFencedSink(any(), eq("v1"));
     }
 
     @Test
@@ -110,7 +111,7 @@ class MigrationResourceTest extends ApiTestSupport {
         assertThat(phase(id)).isEqualTo("PREPARED");
 
         sourceReports(0, true); // The VM left; blockd fenced the source.
-        when(nodeClient().activateSink(any(), eq("v1"))).thenReturn(sink("ACTIVE", 0.2));
+        when(nodeClient().activateFencedSink(any(), eq("v1"))).thenReturn(sink("ACTIVE", 0.2));
         when(nodeClient().getSink(any(), eq("v1"))).thenReturn(Optional.of(sink("ACTIVE", 0.2)));
         drive(id);
         assertThat(phase(id)).isEqualTo("ACTIVE");
@@ -153,7 +154,7 @@ class MigrationResourceTest extends ApiTestSupport {
     void abortAfterActiveWritesBackBeforeTheSourceIsUnfenced() {
         String id = (String) json(post("/v1/migrations",
                 Map.of("volume", "v1", "targetNode", "n2", "switchMode", "manual"))).get("id");
-        when(nodeClient().activateSink(any(), eq("v1"))).thenReturn(sink("ACTIVE", 0.3));
+        when(nodeClient().activateFencedSink(any(), eq("v1"))).thenReturn(sink("ACTIVE", 0.3));
         assertThat(json(target("/v1/migrations/" + id + "/switch").request().post(Entity.json(""))))
                 .containsEntry("phase", "ACTIVE");
         when(nodeClient().abortSink(any(), eq("v1"))).thenReturn(Optional.of(sink("ABORTED", 0.3)));
@@ -185,17 +186,85 @@ class MigrationResourceTest extends ApiTestSupport {
     }
 
     @Test
+    void theSourceNodesFenceEventSwitchesWithoutWaitingForThePoll() {
+        String id = (String) json(post("/v1/migrations", Map.of("volume", "v1", "targetNode", "n2"))).get("id");
+        assertThat(phase(id)).isEqualTo("PREPARED");
+        when(nodeClient().activateFencedSink(any(), eq("v1"))).thenReturn(sink("ACTIVE", 0.1));
+
+        // From the target node, or about another volume: nothing to switch.
+        assertThat(post("/v1/nodes/n2/events", Map.of("type", "VOLUME_FENCED", "volume", "v1")).getStatus())
+                .isEqualTo(204);
+        assertThat(post("/v1/nodes/n1/events", Map.of("type", "VOLUME_FENCED", "volume", "other")).getStatus())
+                .isEqualTo(204);
+        verify(nodeClient(), never()).activateFencedSink(any(), any());
+
+        Response r = post("/v1/nodes/n1/events", Map.of("type", "VOLUME_FENCED", "volume", "v1"));
+
+        assertThat(r.getStatus()).isEqualTo(200);
+        assertThat(json(r)).containsEntry("id", id).containsEntry("phase", "ACTIVE");
+        InOrder order = inOrder(nodeClient());
+        order.verify(nodeClient()).fence(argThat(n -> n.name().equals("n1")), eq("v1"));
+        order.verify(nodeClient()).activateFencedSink(argThat(n -> n.name().equals("n2")), eq("v1"));
+        // A repeated event changes nothing.
+        assertThat(json(post("/v1/nodes/n1/events", Map.of("type", "VOLUME_FENCED", "volume", "v1"))))
+                .containsEntry("phase", "ACTIVE");
+        verify(nodeClient()).activateFencedSink(any(), eq("v1"));
+    }
+
+    @Test
+    void aManualMigrationIsNotSwitchedByTheFenceEvent() {
+        String id = (String) json(post("/v1/migrations",
+                Map.of("volume", "v1", "targetNode", "n2", "switchMode", "manual"))).get("id");
+        Response r = post("/v1/nodes/n1/events", Map.of("type", "VOLUME_FENCED", "volume", "v1"));
+        assertThat(r.getStatus()).isEqualTo(200);
+        assertThat(json(r)).containsEntry("phase", "PREPARED");
+        verify(nodeClient(), never()).activateFencedSink(any(), any());
+        assertThat(phase(id)).isEqualTo("PREPARED");
+    }
+
+    @Test
+    void aFailedSwitchFromTheEventIsRecordedAndLeftToTheWatcher() {
+        String id = (String) json(post("/v1/migrations", Map.of("volume", "v1", "targetNode", "n2"))).get("id");
+        when(nodeClient().activateFencedSink(any(), eq("v1")))
+                .thenThrow(new NodeCallException("n2", "activate sink v1", 0, "unreachable"));
+
+        Map<String, Object> m = json(post("/v1/nodes/n1/events", Map.of("type", "VOLUME_FENCED", "volume", "v1")));
+
+        assertThat(m).containsEntry("phase", "PREPARED").containsEntry("pendingAction", "SWITCH");
+        assertThat((String) m.get("error")).contains("unreachable");
+        when(nodeClient().activateFencedSink(any(), eq("v1"))).thenReturn(sink("ACTIVE", 0.1));
+        when(nodeClient().getSink(any(), eq("v1"))).thenReturn(Optional.of(sink("ACTIVE", 0.1)));
+        drive(id);
+        assertThat(phase(id)).isEqualTo("ACTIVE");
+    }
+
+    @Test
+    void badEventsAreRefusedWithTheFieldToFix() {
+        assertThat(post("/v1/nodes/nope/events", Map.of("type", "VOLUME_FENCED", "volume", "v1")).getStatus())
+                .isEqualTo(404);
+        Response noType = post("/v1/nodes/n1/events", Map.of("volume", "v1"));
+        assertThat(noType.getStatus()).isEqualTo(400);
+        assertThat(json(noType).get("details")).isEqualTo(Map.of("field", "type"));
+        assertThat(post("/v1/nodes/n1/events", Map.of("type", "VOLUME_EXPLODED", "volume", "v1")).getStatus())
+                .isEqualTo(400);
+        Response badName = post("/v1/nodes/n1/events", Map.of("type", "VOLUME_FENCED", "volume", "../etc"));
+        assertThat(badName.getStatus()).isEqualTo(400);
+        assertThat(json(badName).get("details")).isEqualTo(Map.of("field", "volume"));
+    }
+
+    @Test
     void aRestartedBackendReDrivesTheStepItOwed() {
         String id = (String) json(post("/v1/migrations",
                 Map.of("volume", "v1", "targetNode", "n2", "switchMode", "manual"))).get("id");
-        when(nodeClient().activateSink(any(), eq("v1")))
+        when(nodeClient().activateFencedSink(any(), eq("v1")))
                 .thenThrow(new NodeCallException("n2", "activate sink v1", 0, "unreachable"));
         Response failed = target("/v1/migrations/" + id + "/switch").request().post(Entity.json(""));
         assertThat(failed.getStatus()).isEqualTo(502);
         assertThat((String) json(failed).get("message")).contains("'n2'").contains("activate sink v1");
 
         NodeClient afterRestart = mock(NodeClient.class);
-        when(afterRestart.activateSink(any(), eq("v1"))).thenReturn(sink("ACTIVE", 0.5));
+        when(afterRestart.fence(any(), eq("v1"))).thenReturn(new BlockdVolume("v1", SIZE, 0, true, 0, "v1@tok"));
+        when(afterRestart.activateFencedSink(any(), eq("v1"))).thenReturn(sink("ACTIVE", 0.5));
         when(afterRestart.getSink(any(), eq("v1"))).thenReturn(Optional.of(sink("ACTIVE", 0.5)));
         try (ControlPlane restarted = new ControlPlane(new FileStateStore(stateDir()), afterRestart, clock())) {
             assertThat(restarted.migrations().get(id).pendingAction()).isEqualTo(PendingAction.SWITCH);

@@ -134,7 +134,7 @@ class SnapshotResourceTest extends ApiTestSupport {
                 .thenReturn(Optional.of(new BlockdVolume("v2", SIZE, 0, false, 0, "v2@tok")));
         when(nodeClient().createSink(any(), eq("v2"), any(), anyInt(), eq("v2@tok"), anyLong()))
                 .thenReturn(sink("PROXY"));
-        when(nodeClient().activateSink(any(), eq("v2"))).thenReturn(sink("ACTIVE"));
+        when(nodeClient().activateFencedSink(any(), eq("v2"))).thenReturn(sink("ACTIVE"));
 
         Response r = post("/v1/volumes", Map.of("name", "v2", "node", "n2", "source", Map.of("volume", "v1")));
 
@@ -144,7 +144,7 @@ class SnapshotResourceTest extends ApiTestSupport {
                 isNull());
         order.verify(nodeClient()).createSink(argThat(n -> n.name().equals("n2")), eq("v2"), any(), anyInt(),
                 eq("v2@tok"), anyLong());
-        order.verify(nodeClient()).activateSink(argThat(n -> n.name().equals("n2")), eq("v2"));
+        order.verify(nodeClient()).activateFencedSink(argThat(n -> n.name().equals("n2")), eq("v2"));
         var migration = controlPlane().migrations().activeFor("v2").orElseThrow();
         assertThat(migration.targetNode()).isEqualTo("n2");
         assertThat(migration.phase().switched()).isTrue();

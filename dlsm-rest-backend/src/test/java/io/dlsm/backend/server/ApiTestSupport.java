@@ -70,6 +70,9 @@ public abstract class ApiTestSupport extends JerseyTest {
         metrics = new BackendMetrics();
         clock = new MutableClock(STARTED_AT.plusSeconds(UPTIME_SECONDS));
         nodeClient = Mockito.mock(NodeClient.class);
+        // What blockd answers: the volume's view, fenced.
+        Mockito.when(nodeClient.fence(Mockito.any(), Mockito.any())).thenAnswer(
+                i -> new io.dlsm.backend.node.BlockdVolume(i.getArgument(1), 0, 0, true, 0, null));
         try {
             stateDir = Files.createTempDirectory("dlsm-api-test");
         } catch (IOException e) {
