@@ -414,8 +414,8 @@ if [ "${METHOD#mirror-}" != "$METHOD" ]; then
 fi
 if [ "$converged" = true ]; then
     job=''; [ "${METHOD#mirror-}" = "$METHOD" ] || job=mirror0
-    # quit: the source QEMU ends the moment the migration completed, as libvirt ends it.
-    if ! mig=$($py "$lab" migrate "$work/qmp1.sock" "tcp:$HB:$mig_port" "$MIGRATE_LIMIT" "$job" quit); then
+    # The source QEMU ends once the destination runs, as libvirt ends it.
+    if ! mig=$($py "$lab" migrate "$work/qmp1.sock" "tcp:$HB:$mig_port" "$MIGRATE_LIMIT" "$job" "$work/qmp2.sock"); then
         case $mig in *'"timeout"'*) ;; *) fail "migration: $mig" ;; esac
         # Never completed (the guest dirties memory and disk faster than the link drains):
         # migrate_cancel was sent, the guest stays on the source.

@@ -5,9 +5,10 @@
   vmlab.py image PATH SIZE_MIB SLOTS POOL    a disk holding records 0..SLOTS-1 (rest: hole)
   vmlab.py verify-image PATH SLOTS LAST POOL check every record + that the rest reads zero
   vmlab.py qmp SOCK CMD [JSON-ARGS]          one QMP command, prints its return as JSON
-  vmlab.py migrate SOCK URI TIMEOUT [JOB [quit]]   migrate, poll query-migrate; prints JSON
-                                             (JOB: cancel that mirror at pre-switchover, "" for
-                                             none; quit: end the source QEMU once completed)
+  vmlab.py migrate SOCK URI TIMEOUT [JOB [DST_SOCK]]  migrate, poll query-migrate; prints
+                                             JSON (JOB: cancel that mirror at pre-switchover, ""
+                                             for none; DST_SOCK: the destination's QMP, quit the
+                                             source once the destination runs)
   vmlab.py mirror SOCK DEVICE TARGET MODE LIMIT   drive-mirror, wait until ready (or LIMIT s)
   vmlab.py cancel SOCK JOB TIMEOUT [force]   block-job-cancel and wait until the job is gone
   vmlab.py send SOCK LINE                    write LINE to a chardev socket (the guest console)
@@ -162,12 +163,13 @@ def cancel_job(q, job, timeout, force=False):
     raise RuntimeError("block job %s still there after %s s" % (job, timeout))
 
 
-def cmd_migrate(sock, uri, timeout, mirror_job="", then=""):
+def cmd_migrate(sock, uri, timeout, mirror_job="", dst_sock=""):
     """Migrates; with MIRROR_JOB, does what libvirt does for --copy-storage-all: the
     pause-before-switchover capability, and at "pre-switchover" (guest paused) the mirror is
-    cancelled (it completes its final sync) before migrate-continue. THEN=quit: the source
-    QEMU is told to quit as soon as the migration completed, as libvirt ends it (for DLSM its
-    NBD connection closing is what fences the source)."""
+    cancelled (it completes its final sync) before migrate-continue. DST_SOCK (the
+    destination's QMP socket): once the migration completed and the destination runs, the
+    source QEMU is told to quit, as libvirt ends it after the destination's Finish (for DLSM
+    its NBD connection closing is what fences the source)."""
     q = Qmp(sock)
     if mirror_job:
         q.call("migrate-set-capabilities", {"capabilities": [
@@ -194,7 +196,14 @@ def cmd_migrate(sock, uri, timeout, mirror_job="", then=""):
         print(json.dumps({"status": "timeout", "last": last}))
         return 1
     wall_s = time.time() - t0
-    if then == "quit":
+    if dst_sock:
+        dst = Qmp(dst_sock)
+        until = time.time() + 30
+        while dst.call("query-status").get("status") != "running":
+            if time.time() > until:
+                print(json.dumps({"status": "completed", "error": "the destination is not running 30 s later"}))
+                return 1
+            time.sleep(0.005)
         try:
             q.call("quit")
         except (EOFError, OSError):
