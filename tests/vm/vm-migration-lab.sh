@@ -361,6 +361,10 @@ wait_pid() { # PID TIMEOUT
     return 1
 }
 
+# Nothing dirty in the host's page cache when the guest starts: the disk image just written,
+# and whatever an earlier run left, would otherwise be written back during this run and sit
+# in front of its flushes on the host's disk (a FLUSH in the pause then measures that).
+sync
 t_boot=$(now)
 start_guest 1 nsA "$src_disk"
 qemu1=$last_pid
