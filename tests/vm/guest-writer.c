@@ -31,6 +31,7 @@ static unsigned char *pool;
 static long slots;
 static long *last_id;
 static long errors, written, readback;
+static unsigned char *again; /* the expected record made a second time, after a mismatch */
 
 /* Guest uptime in 1/100 s, the clock of /proc/uptime. */
 static long now_cs(void)
@@ -87,9 +88,19 @@ static int verify_slot(int fd, unsigned char *want, unsigned char *got, long s, 
                 pages++;
             }
         }
+        /* Which buffer is wrong: the expected record the CPU wrote (want, lost CPU stores) or the
+         * one the disk read put in memory (got, lost DMA)? Made again, the record tells. */
+        long want_bad = 0, got_bad = 0;
+        gen_rec(again, id, s);
+        for (long off = 0; n == REC && off < REC; off += 4096) {
+            want_bad += memcmp(want + off, again + off, 4096) != 0;
+            got_bad += memcmp(got + off, again + off, 4096) != 0;
+        }
         errors++;
-        printf("VERIFY FAIL slot=%ld id=%ld: %ld pages differ, first at %ld, last at %ld: %.60s %s\n", s, id,
-               pages, first, last, n == REC ? (char *)got : "", n < 0 ? strerror(errno) : n != REC ? "short read" : "");
+        printf("VERIFY FAIL slot=%ld id=%ld: %ld pages differ, first at %ld, last at %ld: %.60s %s"
+               " (against the record made again: %ld pages of the expected buffer wrong, %ld of the read)\n", s, id,
+               pages, first, last, n == REC ? (char *)got : "", n < 0 ? strerror(errno) : n != REC ? "short read" : "",
+               want_bad, got_bad);
         fflush(stdout);
         return -1;
     }
@@ -113,7 +124,8 @@ int main(int argc, char **argv)
     unsigned char *buf, *want;
     last_id = calloc(slots, sizeof *last_id);
     pool = malloc(POOL_SIZE);
-    if (fd < 0 || pfd < 0 || slots <= 0 || !last_id || !pool || read(pfd, pool, POOL_SIZE) != POOL_SIZE
+    again = malloc(REC);
+    if (fd < 0 || pfd < 0 || slots <= 0 || !last_id || !pool || !again || read(pfd, pool, POOL_SIZE) != POOL_SIZE
             || posix_memalign((void **)&buf, 4096, REC) || posix_memalign((void **)&want, 4096, REC)) {
         printf("IOERR guest-writer cannot start: %s\n", strerror(errno));
         return 1;
