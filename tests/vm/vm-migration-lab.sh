@@ -323,7 +323,7 @@ fi
 rm -f "$work/base.img"
 
 # ------------------------------------------------------------------ guests
-append="console=ttyS0 panic=-1 quiet dlsm.slots=$SLOTS dlsm.rate=$RATE dlsm.prefilled=1 dlsm.check=$CHECK"
+append="console=ttyS0 panic=-1 quiet loglevel=5 dlsm.slots=$SLOTS dlsm.rate=$RATE dlsm.prefilled=1 dlsm.check=$CHECK"
 qemu_common=(-accel "$ACCEL" -M pc -cpu qemu64 -m "$MEM_MIB" -smp 1 -nodefaults -no-user-config
              -display none -no-reboot -no-shutdown -kernel "$kernel" -initrd "$initrd" -append "$append")
 # What storage does while the guest is paused is read from QEMU itself: its NBD client's
