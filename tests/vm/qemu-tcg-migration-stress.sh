@@ -121,10 +121,10 @@ keep=${KEEP_WORK:-0}
 # shellcheck disable=SC2317 # invoked by the trap
 cleanup() {
     local rc=$? p
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done # cleanup: already gone is fine
     for p in "${pids[@]}"; do
         for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$p" 2>/dev/null || true
+        kill -9 "$p" 2>/dev/null || true # cleanup: already gone is fine
     done
     if [ "$keep" = 1 ] || [ "$rc" != 0 ]; then echo "work dir kept: $work"; else rm -rf "$work"; fi
 }
@@ -172,8 +172,8 @@ start_qemu() { # I [EXTRA...]: QEMU number I, console con$I.{sock,log}, QMP qmp$
 stop_qemu() { # I: QMP quit, then TERM/KILL; forgets the PID
     local p=${qemu_pid[$1]}
     qmp "$work/qmp$1.sock" quit >/dev/null 2>&1 || true # judged by the wait just below
-    wait_pid "$p" 30 || { kill "$p" 2>/dev/null || true; wait_pid "$p" 10 || kill -9 "$p" 2>/dev/null || true; }
-    wait_pid "$p" 10 || true
+    wait_pid "$p" 30 || { kill "$p" 2>/dev/null || true; wait_pid "$p" 10 || kill -9 "$p" 2>/dev/null || true; } # escalates until gone; a dead PID is the goal
+    wait_pid "$p" 10 || true # cleanup: a QEMU that outlives this is killed by the exit trap
     forget "$p"
 }
 
@@ -366,9 +366,9 @@ for i in $(seq "$N"); do
         # Where the guest is: its state, its registers (a loop? halted?), its last words.
         {
             echo "=== at $i: guest $prog (no advancing PROG line within $PROG_WAIT s); QEMU $i status $dst_status"
-            qmp "$work/qmp$i.sock" human-monitor-command '{"command-line": "info registers"}' | jget 'd' 2>&1 | head -30 || true
-            echo "--- tail of con$i.log:"; tail -5 "$work/con$i.log" 2>/dev/null || true
-            echo "--- tail of con$prev.log:"; tail -5 "$work/con$prev.log" 2>/dev/null || true
+            qmp "$work/qmp$i.sock" human-monitor-command '{"command-line": "info registers"}' | jget 'd' 2>&1 | head -30 || true # diagnostics of a failure already counted
+            echo "--- tail of con$i.log:"; tail -5 "$work/con$i.log" 2>/dev/null || true # diagnostics only
+            echo "--- tail of con$prev.log:"; tail -5 "$work/con$prev.log" 2>/dev/null || true # diagnostics only
         } >>"$fail_log"
     fi
     kill -0 "${qemu_pid[cur]}" 2>/dev/null || extra+=(qemu_exit)
