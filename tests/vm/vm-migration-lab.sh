@@ -85,7 +85,21 @@ case $METHOD in dlsm|mirror-background|mirror-write-blocking|shared) ;; *)
     echo "METHOD must be dlsm, mirror-background, mirror-write-blocking or shared" >&2; exit 2 ;; esac
 
 say() { echo "[$(date +%T)] $*"; }
-fail() { echo "vm-migration-lab: FAIL: $*" >&2; exit 1; }
+# A failure keeps the work directory and shows the ends of the consoles and daemon logs: in
+# CI that output is all there is to go by.
+fail() {
+    echo "vm-migration-lab: FAIL: $*" >&2
+    if [ -n "${work:-}" ] && [ -d "$work" ]; then
+        KEEP_WORK=1
+        local f
+        for f in "$work"/con1.log "$work"/con2.log "$work"/qemu1.log "$work"/qemu2.log "$work"/a.log "$work"/b.log; do
+            [ -s "$f" ] || continue
+            echo "---- last lines of $f" >&2
+            tail -n 25 "$f" | cut -c1-300 >&2
+        done
+    fi
+    exit 1
+}
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 

@@ -1,18 +1,28 @@
 package io.dlsm.blockd.sink;
 
 import java.util.concurrent.TimeUnit;
+import java.util.function.LongSupplier;
 
 /**
  * A token bucket for the background copier's bytes per second, changeable while it runs;
- * 0 means unlimited. The bucket holds at most one second's worth, so a pause never turns
- * into a burst above the limit.
+ * 0 means unlimited. The bucket holds at most {@link #BUCKET_SECONDS} worth, so a pause never
+ * turns into a burst longer than that above the limit.
  */
 public final class RateLimiter {
+    static final double BUCKET_SECONDS = 1.0;
+
+    private final LongSupplier nanoClock;
     private long bytesPerSecond;
     private double tokens;
-    private long lastRefill = System.nanoTime();
+    private long lastRefill;
 
     public RateLimiter(long bytesPerSecond) {
+        this(bytesPerSecond, System::nanoTime);
+    }
+
+    RateLimiter(long bytesPerSecond, LongSupplier nanoClock) {
+        this.nanoClock = nanoClock;
+        this.lastRefill = nanoClock.getAsLong();
         setRate(bytesPerSecond);
     }
 
@@ -22,7 +32,7 @@ public final class RateLimiter {
         }
         refill();
         this.bytesPerSecond = bytesPerSecond;
-        tokens = Math.min(tokens, bytesPerSecond);
+        tokens = Math.min(tokens, capacity());
         notifyAll();
     }
 
@@ -34,8 +44,9 @@ public final class RateLimiter {
     public synchronized void acquire(long bytes) throws InterruptedException {
         while (bytesPerSecond > 0) {
             refill();
-            // A request larger than the bucket goes through once the bucket is full.
-            long need = Math.min(bytes, bytesPerSecond);
+            // A request larger than the bucket goes through once the bucket is full; the
+            // tokens then go negative, so the average still keeps to the limit.
+            double need = Math.min(bytes, capacity());
             if (tokens >= need) {
                 tokens -= bytes;
                 return;
@@ -54,7 +65,7 @@ public final class RateLimiter {
     public synchronized void awaitAvailable(long bytes) throws InterruptedException {
         while (bytesPerSecond > 0) {
             refill();
-            long need = Math.min(bytes, bytesPerSecond);
+            double need = Math.min(bytes, capacity());
             if (tokens >= need) {
                 return;
             }
@@ -63,10 +74,20 @@ public final class RateLimiter {
         }
     }
 
+    /** Bytes that could be taken at once now (negative: owed by an oversized request). */
+    synchronized double available() {
+        refill();
+        return tokens;
+    }
+
+    private double capacity() {
+        return bytesPerSecond * BUCKET_SECONDS;
+    }
+
     private void refill() {
-        long now = System.nanoTime();
+        long now = nanoClock.getAsLong();
         if (bytesPerSecond > 0) {
-            tokens = Math.min(bytesPerSecond, tokens + (now - lastRefill) * bytesPerSecond / 1e9);
+            tokens = Math.min(capacity(), tokens + (now - lastRefill) * bytesPerSecond / 1e9);
         }
         lastRefill = now;
     }

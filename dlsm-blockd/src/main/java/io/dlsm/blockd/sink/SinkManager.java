@@ -494,7 +494,8 @@ public final class SinkManager implements Closeable {
             SinkJournal journal = new SinkJournal(dir, rec.name(), json);
             journal.loadBitmaps(present, written, rec.regionSize());
             Duration deadline = Duration.ofSeconds(rec.retryDeadlineSeconds());
-            SourceLink link = new SourceLink(rec.source(), deadline, "on-demand fetch for " + rec.name());
+            SourceLink link = new SourceLink(rec.source(), SourceLink.Sharing.PER_CALLER, deadline,
+                    "requests of sink " + rec.name());
             Sink sink = new Sink(rec, local, present, written, journal, link, buffers, clock);
             sink.onHydrated(s -> {
                 background.execute(() -> notifyState(s.name(), SinkState.HYDRATED));
@@ -526,8 +527,8 @@ public final class SinkManager implements Closeable {
             return;
         }
         SinkRecord rec = m.sink.record();
-        SourceLink link = new SourceLink(rec.source(), Duration.ofSeconds(rec.retryDeadlineSeconds()),
-                "background copy for " + rec.name());
+        SourceLink link = new SourceLink(rec.source(), SourceLink.Sharing.PIPELINED,
+                Duration.ofSeconds(rec.retryDeadlineSeconds()), "background copy for " + rec.name());
         m.copier = new BackgroundCopier(m.sink, link, buffers, m.limiter, Duration.ofSeconds(rec.retryDeadlineSeconds()));
         m.copier.start();
     }

@@ -5,19 +5,40 @@ import io.dlsm.blockd.block.Errno;
 import io.dlsm.blockd.nbd.client.NbdClient;
 import io.dlsm.blockd.nbd.client.NbdEndpoint;
 import io.dlsm.blockd.nbd.client.ReconnectingNbdClient;
+import io.dlsm.blockd.nbd.client.ReplyReading;
 import java.io.Closeable;
 import java.io.IOException;
 import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One NBD connection to the migration source, with the sink's retry policy: transient
+ * The NBD connections to the migration source, with the sink's retry policy: transient
  * failures (connection lost, EIO from the peer) are retried with exponential backoff,
  * reconnecting each time, until a deadline; errors that retrying cannot fix are raised at once.
  */
 final class SourceLink implements Closeable {
+    /** How callers share the link's connections. */
+    enum Sharing {
+        /** One pipelined connection for every caller: the copier, many requests from one thread. */
+        PIPELINED,
+        /**
+         * One connection per concurrent caller, whose replies the caller reads itself
+         * ({@link ReplyReading#REQUESTER}): every call is a guest's request waiting, and the
+         * reply should wake that thread directly. At most {@link #MAX_PER_CALLER} connections
+         * (blockd runs 8 requests at once by default); one if the source does not say
+         * NBD_FLAG_CAN_MULTI_CONN, since only then does a FLUSH cover other connections' writes.
+         */
+        PER_CALLER
+    }
+
+    static final int MAX_PER_CALLER = 8;
+
     private static final Logger log = LoggerFactory.getLogger(SourceLink.class);
     private static final long FIRST_BACKOFF_MS = 20;
     private static final long MAX_BACKOFF_MS = 1000;
@@ -52,14 +73,24 @@ final class SourceLink implements Closeable {
     }
 
     private final SinkRecord.SourceAddress address;
-    private final ReconnectingNbdClient connection;
+    private final NbdEndpoint endpoint;
+    private final Sharing sharing;
     private final Duration deadline;
     private final String purpose;
     private final AtomicLong failures = new AtomicLong();
+    /** Every connection made, and (PER_CALLER) those nobody holds; guarded by itself. */
+    private final List<ReconnectingNbdClient> all = new ArrayList<>();
+    private final Deque<ReconnectingNbdClient> idle = new ArrayDeque<>();
+    /** PER_CALLER: one until the first handshake shows whether the source offers multi-conn. */
+    private int limit = 1;
+    private boolean limitKnown;
+    private boolean closed;
 
-    SourceLink(SinkRecord.SourceAddress address, Duration deadline, String purpose) {
+    SourceLink(SinkRecord.SourceAddress address, Sharing sharing, Duration deadline, String purpose) {
         this.address = address;
-        this.connection = new ReconnectingNbdClient(new NbdEndpoint(address.host(), address.port(), address.export()));
+        NbdEndpoint plain = new NbdEndpoint(address.host(), address.port(), address.export());
+        this.endpoint = sharing == Sharing.PER_CALLER ? plain.withRequesterReads(ATTEMPT_TIMEOUT) : plain;
+        this.sharing = sharing;
         this.deadline = deadline;
         this.purpose = purpose;
     }
@@ -67,11 +98,24 @@ final class SourceLink implements Closeable {
     /** Runs {@code op}, retrying transient failures until the deadline; then EIO. */
     <T> T call(Op<T> op) throws IOException {
         long giveUp = System.nanoTime() + deadline.toNanos();
+        ReconnectingNbdClient connection = checkOut(giveUp);
+        try {
+            return call(op, connection, giveUp);
+        } finally {
+            checkIn(connection);
+        }
+    }
+
+    private <T> T call(Op<T> op, ReconnectingNbdClient connection, long giveUp) throws IOException {
         long backoff = FIRST_BACKOFF_MS;
         IOException last;
         while (true) {
             try {
-                return op.apply(connection.current());
+                NbdClient client = connection.current();
+                if (sharing == Sharing.PER_CALLER) {
+                    learnLimit(client.canMultiConn());
+                }
+                return op.apply(client);
             } catch (BlockIoException e) {
                 if (e.errno() != Errno.EIO && e.errno() != Errno.ESHUTDOWN) {
                     throw e;
@@ -96,22 +140,100 @@ final class SourceLink implements Closeable {
         }
     }
 
-    /** One attempt on the current connection (opening it if needed), without retries. */
+    /** PIPELINED: one attempt on the connection (opening it if needed), without retries. */
     NbdClient client() throws IOException {
-        return connection.current();
+        return pipelined().current();
     }
 
-    /** Drops the current connection and makes one attempt to open a fresh one. */
+    /** PIPELINED: drops the connection and makes one attempt to open a fresh one. */
     NbdClient reconnect() throws IOException {
-        return connection.reconnect();
+        return pipelined().reconnect();
     }
 
     long failures() {
         return failures.get();
     }
 
+    /** Connections opened successfully so far, over the life of the link. */
     int connections() {
-        return connection.connections();
+        synchronized (all) {
+            return all.stream().mapToInt(ReconnectingNbdClient::connections).sum();
+        }
+    }
+
+    private ReconnectingNbdClient pipelined() throws IOException {
+        if (sharing != Sharing.PIPELINED) {
+            throw new IllegalStateException("a " + sharing + " link has no single connection");
+        }
+        return checkOut(System.nanoTime());
+    }
+
+    /**
+     * PIPELINED: the one connection, never exclusive. PER_CALLER: an idle connection (the one
+     * used last, whose socket and threads are warm), a new one under the limit, or the next to
+     * come back, waiting at most until {@code giveUp}.
+     */
+    private ReconnectingNbdClient checkOut(long giveUp) throws IOException {
+        synchronized (all) {
+            while (true) {
+                if (closed) {
+                    throw new BlockIoException(Errno.ESHUTDOWN, purpose + ": the link to " + address + " is closed");
+                }
+                if (sharing == Sharing.PIPELINED && !all.isEmpty()) {
+                    return all.get(0);
+                }
+                ReconnectingNbdClient c = idle.pollFirst();
+                if (c != null) {
+                    return c;
+                }
+                if (all.size() < limit) {
+                    c = new ReconnectingNbdClient(endpoint);
+                    all.add(c);
+                    return c;
+                }
+                long waitMs = (giveUp - System.nanoTime()) / 1_000_000;
+                if (waitMs <= 0) {
+                    throw new BlockIoException(Errno.EIO, purpose + ": all " + limit + " connections to " + address
+                            + " stayed busy for " + deadline.toSeconds() + " s");
+                }
+                try {
+                    all.wait(waitMs);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new BlockIoException(Errno.ESHUTDOWN, "interrupted while waiting for a connection");
+                }
+            }
+        }
+    }
+
+    private void checkIn(ReconnectingNbdClient c) {
+        if (sharing == Sharing.PIPELINED) {
+            return;
+        }
+        synchronized (all) {
+            if (closed || all.size() > limit) {
+                all.remove(c);
+                c.close();
+            } else {
+                idle.addFirst(c);
+            }
+            all.notify();
+        }
+    }
+
+    private void learnLimit(boolean multiConn) {
+        synchronized (all) {
+            if (limitKnown) {
+                return;
+            }
+            limitKnown = true;
+            if (multiConn) {
+                limit = MAX_PER_CALLER;
+                all.notifyAll();
+            } else {
+                log.info("{}: {} does not offer NBD_FLAG_CAN_MULTI_CONN, so one connection", purpose, address);
+            }
+        }
     }
 
     /**
@@ -136,6 +258,14 @@ final class SourceLink implements Closeable {
 
     @Override
     public void close() {
-        connection.close();
+        List<ReconnectingNbdClient> toClose;
+        synchronized (all) {
+            closed = true;
+            toClose = new ArrayList<>(all);
+            idle.clear();
+            all.notifyAll();
+        }
+        // A connection in use fails its request and is closed again when it comes back.
+        toClose.forEach(ReconnectingNbdClient::close);
     }
 }

@@ -35,10 +35,14 @@ import java.util.concurrent.locks.ReentrantLock;
  * An NBD client connection in the transmission phase, pipelined and thread-safe.
  *
  * <p>Any number of threads may issue requests at once. Requests are written under a send lock
- * (a WRITE's header and payload are never interleaved with another request); one reader thread
- * reads the replies, in whatever order the server sends them, and completes each request's
- * future by its cookie. Futures complete on that reader thread: dependent actions should not
- * block (a synchronous call from the reader thread is refused, because it would deadlock).
+ * (a WRITE's header and payload are never interleaved with another request). Who reads the
+ * replies is chosen per connection ({@link ReplyReading}): with {@link ReplyReading#READER_THREAD}
+ * one reader thread reads them, in whatever order the server sends them, and completes each
+ * request's future by its cookie; futures complete on that thread, so dependent actions should
+ * not block (a synchronous call from the reader thread is refused, because it would deadlock).
+ * With {@link ReplyReading#REQUESTER} a request is one exchange on the caller's thread: the
+ * async methods return once the reply is in, with the future already complete, and a reply
+ * slower than the connection's reply timeout breaks the connection.
  *
  * <p>If the connection breaks, every outstanding and every later request fails with an
  * {@link IOException}; the client never reconnects by itself (see {@link ReconnectingNbdClient}).
@@ -73,16 +77,34 @@ public final class NbdClient implements Closeable {
     /** Set once: why the connection is unusable. */
     private final AtomicReference<IOException> failure = new AtomicReference<>();
     private final AtomicBoolean closing = new AtomicBoolean();
+    /** READER_THREAD only. */
     private final Thread reader;
+    /** REQUESTER only: the socket with its per-exchange deadline, and how long a reply may take. */
+    private final TimedSocketChannel timed;
+    private final long replyTimeoutNanos;
+    /** REQUESTER only: held for a whole exchange, so one request is on the wire at a time. */
+    private final ReentrantLock exchangeLock = new ReentrantLock();
+    /** REQUESTER only, guarded by {@link #exchangeLock}. */
+    private final ByteBuffer replyHeader = ByteBuffer.allocate(Nbd.STRUCTURED_REPLY_HEADER_SIZE);
+    private final ByteBuffer replyScratch;
 
-    private NbdClient(ByteChannel channel, String peer, Handshake.Result negotiated) {
+    private NbdClient(ByteChannel channel, String peer, Handshake.Result negotiated, TimedSocketChannel timed,
+            Duration replyTimeout) {
         this.channel = channel;
         this.peer = peer;
         this.export = negotiated.export();
         this.structuredReplies = negotiated.structuredReplies();
         this.allocationContextId = negotiated.allocationContextId();
-        this.reader = new Thread(this::readReplies, "nbd-client-reader " + peer);
-        reader.setDaemon(true);
+        this.timed = timed;
+        this.replyTimeoutNanos = replyTimeout.toNanos();
+        if (timed == null) {
+            this.reader = new Thread(this::readReplies, "nbd-client-reader " + peer);
+            reader.setDaemon(true);
+            this.replyScratch = null;
+        } else {
+            this.reader = null;
+            this.replyScratch = ByteBuffer.allocate(SCRATCH_SIZE);
+        }
     }
 
     // ------------------------------------------------------------------ connecting
@@ -98,6 +120,29 @@ public final class NbdClient implements Closeable {
         return open(ch, exportName, address.getHostString() + ":" + address.getPort(), handshakeTimeout);
     }
 
+    /** A connection whose replies are read by each requester ({@link ReplyReading#REQUESTER}). */
+    public static NbdClient connectRequesterRead(InetSocketAddress address, String exportName, Duration connectTimeout,
+            Duration handshakeTimeout, Duration replyTimeout) throws IOException {
+        SocketChannel ch = openSocket(address, connectTimeout);
+        return openRequesterRead(ch, exportName, address.getHostString() + ":" + address.getPort(), handshakeTimeout,
+                replyTimeout);
+    }
+
+    /** Runs the handshake on a connected socket, then reads replies on the requesters' threads. */
+    public static NbdClient openRequesterRead(SocketChannel channel, String exportName, String peer,
+            Duration handshakeTimeout, Duration replyTimeout) throws IOException {
+        Handshake.Result negotiated = withDeadline(channel, peer, handshakeTimeout,
+                () -> new Handshake(channel).negotiate(exportName));
+        TimedSocketChannel timed;
+        try {
+            timed = new TimedSocketChannel(channel);
+        } catch (IOException | RuntimeException e) {
+            closeQuietly(channel);
+            throw e;
+        }
+        return new NbdClient(timed, peer, negotiated, timed, replyTimeout);
+    }
+
     /**
      * Runs the handshake on an already connected channel (any transport: TCP, a Unix socket,
      * a test's pipe) and starts the reader. The client owns and closes the channel.
@@ -106,7 +151,7 @@ public final class NbdClient implements Closeable {
             throws IOException {
         Handshake.Result negotiated = withDeadline(channel, peer, handshakeTimeout,
                 () -> new Handshake(channel).negotiate(exportName));
-        NbdClient client = new NbdClient(channel, peer, negotiated);
+        NbdClient client = new NbdClient(channel, peer, negotiated, null, Duration.ZERO);
         client.reader.start();
         return client;
     }
@@ -238,8 +283,23 @@ public final class NbdClient implements Closeable {
         return peer;
     }
 
-    /** False once the connection broke or close() was called. */
+    /**
+     * False once the connection broke or close() was called. A {@link ReplyReading#REQUESTER}
+     * connection that nobody is using also looks at the socket, so a server that dropped it while
+     * idle is noticed before the next request is sent rather than by that request failing.
+     */
     public boolean isOpen() {
+        if (failure.get() == null && timed != null && exchangeLock.tryLock()) {
+            try {
+                if (failure.get() == null && timed.closedByPeer()) {
+                    connectionFailed(new java.io.EOFException(peer + " closed the connection while it was idle"));
+                }
+            } catch (IOException e) {
+                connectionFailed(e);
+            } finally {
+                exchangeLock.unlock();
+            }
+        }
         return failure.get() == null;
     }
 
@@ -383,6 +443,10 @@ public final class NbdClient implements Closeable {
         if (!closing.compareAndSet(false, true)) {
             return;
         }
+        if (timed != null) {
+            closeRequesterRead();
+            return;
+        }
         List<CompletableFuture<?>> outstanding = new ArrayList<>();
         sendLock.lock();
         try {
@@ -416,6 +480,32 @@ public final class NbdClient implements Closeable {
         }
     }
 
+    /** Waits (bounded) for the exchange in progress, then says goodbye. */
+    private void closeRequesterRead() {
+        boolean locked = false;
+        try {
+            locked = exchangeLock.tryLock(CLOSE_DRAIN_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+            if (locked && failure.get() == null) {
+                sendLock.lock();
+                try {
+                    timed.deadlineIn(replyTimeoutNanos);
+                    writeRequest(request(0, Nbd.NBD_CMD_DISC, 0, 0), null);
+                } finally {
+                    sendLock.unlock();
+                }
+            }
+        } catch (IOException e) {
+            // The connection is already gone; there is nobody to say goodbye to.
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            connectionFailed(new IOException("NBD client for " + peer + " was closed"));
+            if (locked) {
+                exchangeLock.unlock();
+            }
+        }
+    }
+
     // ------------------------------------------------------------------ internals
 
     private Request request(int flags, int type, long offset, long length) {
@@ -439,6 +529,32 @@ public final class NbdClient implements Closeable {
     }
 
     private <T> CompletableFuture<T> submit(InFlight<T> op, ByteBuffer payload) {
+        if (timed != null) {
+            exchangeLock.lock();
+            try {
+                send(op, payload);
+                while (!op.future.isDone()) {
+                    readReply(replyHeader, replyScratch);
+                }
+            } catch (IOException e) {
+                connectionFailed(e);
+            } catch (RuntimeException | Error e) {
+                connectionFailed(new IOException("NBD reply from " + peer + " could not be read", e));
+                throw e;
+            } finally {
+                exchangeLock.unlock();
+            }
+            return op.future;
+        }
+        send(op, payload);
+        return op.future;
+    }
+
+    /**
+     * Registers {@code op} and writes it, or fails it if the connection is unusable. A failed
+     * write breaks the connection (and so fails {@code op}) rather than throwing.
+     */
+    private <T> void send(InFlight<T> op, ByteBuffer payload) {
         long cookie = op.request.cookie();
         inFlight.put(cookie, op);
         // Registered before checking: either this check or the failure sweep sees the request.
@@ -447,7 +563,7 @@ public final class NbdClient implements Closeable {
             if (inFlight.remove(cookie, op)) {
                 op.fail(lost(op, broken));
             }
-            return op.future;
+            return;
         }
         sendLock.lock();
         try {
@@ -455,7 +571,10 @@ public final class NbdClient implements Closeable {
                 if (inFlight.remove(cookie, op)) {
                     op.fail(new IOException(Nbd.commandName(op.request.type()) + " after close of " + peer));
                 }
-                return op.future;
+                return;
+            }
+            if (timed != null) {
+                timed.deadlineIn(replyTimeoutNanos);
             }
             writeRequest(op.request, payload);
         } catch (IOException e) {
@@ -463,7 +582,6 @@ public final class NbdClient implements Closeable {
         } finally {
             sendLock.unlock();
         }
-        return op.future;
     }
 
     /** Caller holds {@link #sendLock}. */
@@ -483,36 +601,41 @@ public final class NbdClient implements Closeable {
         ByteBuffer scratch = ByteBuffer.allocate(SCRATCH_SIZE);
         try {
             while (true) {
-                header.clear().limit(4);
-                Channels.readFully(channel, header);
-                header.limit(ReplyHeader.headerSize(header.getInt(0)));
-                Channels.readFully(channel, header);
-                header.flip();
-                ReplyHeader reply = ReplyHeader.decode(header);
-                InFlight<?> op = inFlight.get(reply.cookie());
-                if (op == null) {
-                    throw new ProtocolException("reply for unknown cookie " + reply.cookie());
-                }
-                boolean done;
-                if (reply instanceof ReplyHeader.Simple simple) {
-                    op.onSimpleReply(simple.error(), channel);
-                    done = true;
-                } else {
-                    ReplyHeader.Structured chunk = (ReplyHeader.Structured) reply;
-                    if (!structuredReplies) {
-                        throw new ProtocolException("structured reply chunk without negotiation");
-                    }
-                    done = op.onChunk(chunk, channel, scratch);
-                }
-                if (done && inFlight.remove(reply.cookie(), op)) {
-                    op.finish();
-                }
+                readReply(header, scratch);
             }
         } catch (IOException e) {
             connectionFailed(e);
         } catch (RuntimeException | Error e) {
             connectionFailed(new IOException("NBD reply reader for " + peer + " crashed", e));
             throw e;
+        }
+    }
+
+    /** Reads one simple reply or structured chunk and hands it to its request; the last one completes it. */
+    private void readReply(ByteBuffer header, ByteBuffer scratch) throws IOException {
+        header.clear().limit(4);
+        Channels.readFully(channel, header);
+        header.limit(ReplyHeader.headerSize(header.getInt(0)));
+        Channels.readFully(channel, header);
+        header.flip();
+        ReplyHeader reply = ReplyHeader.decode(header);
+        InFlight<?> op = inFlight.get(reply.cookie());
+        if (op == null) {
+            throw new ProtocolException("reply for unknown cookie " + reply.cookie());
+        }
+        boolean done;
+        if (reply instanceof ReplyHeader.Simple simple) {
+            op.onSimpleReply(simple.error(), channel);
+            done = true;
+        } else {
+            ReplyHeader.Structured chunk = (ReplyHeader.Structured) reply;
+            if (!structuredReplies) {
+                throw new ProtocolException("structured reply chunk without negotiation");
+            }
+            done = op.onChunk(chunk, channel, scratch);
+        }
+        if (done && inFlight.remove(reply.cookie(), op)) {
+            op.finish();
         }
     }
 
@@ -573,7 +696,7 @@ public final class NbdClient implements Closeable {
     }
 
     private <T> T await(CompletableFuture<T> future) throws IOException {
-        if (Thread.currentThread() == reader) {
+        if (reader != null && Thread.currentThread() == reader) {
             throw new IllegalStateException("blocking NBD call on the reply reader thread would deadlock;"
                     + " use the async method");
         }

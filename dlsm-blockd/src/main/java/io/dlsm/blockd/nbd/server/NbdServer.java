@@ -25,6 +25,8 @@ public final class NbdServer implements Closeable {
     private final BufferPool buffers;
     private final int maxConnections;
     private final AtomicInteger connections = new AtomicInteger();
+    /** Sockets of the connections being served, so close() ends them too. */
+    private final java.util.Set<SocketChannel> open = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private ServerSocketChannel server;
     private Thread acceptor;
 
@@ -38,8 +40,14 @@ public final class NbdServer implements Closeable {
     /** Binds and starts accepting; returns the bound address (port 0 picks a free port). */
     public InetSocketAddress start(InetSocketAddress listen) throws IOException {
         server = ServerSocketChannel.open();
-        server.setOption(StandardSocketOptions.SO_REUSEADDR, true);
-        server.bind(listen, 128);
+        try {
+            server.setOption(StandardSocketOptions.SO_REUSEADDR, true);
+            server.bind(listen, 128);
+        } catch (IOException | RuntimeException e) {
+            server.close();
+            server = null;
+            throw e;
+        }
         InetSocketAddress bound = (InetSocketAddress) server.getLocalAddress();
         acceptor = new Thread(this::acceptLoop, "nbd-accept-" + bound.getPort());
         acceptor.setDaemon(true);
@@ -65,13 +73,25 @@ public final class NbdServer implements Closeable {
                 closeQuietly(ch);
                 continue;
             }
+            open.add(ch);
+            if (!server.isOpen()) {
+                // close() may have swept the set before this socket joined it.
+                open.remove(ch);
+                connections.decrementAndGet();
+                closeQuietly(ch);
+                return;
+            }
             try {
                 ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
-                NbdConnection c = new NbdConnection(ch, exports, workers, buffers, connections::decrementAndGet);
+                NbdConnection c = new NbdConnection(ch, exports, workers, buffers, () -> {
+                    open.remove(ch);
+                    connections.decrementAndGet();
+                });
                 Thread t = new Thread(c, "nbd-conn-" + c.peer());
                 t.setDaemon(true);
                 t.start();
             } catch (IOException | RuntimeException e) {
+                open.remove(ch);
                 connections.decrementAndGet();
                 log.warn("could not start connection: {}", e.toString());
                 closeQuietly(ch);
@@ -83,10 +103,26 @@ public final class NbdServer implements Closeable {
         return connections.get();
     }
 
+    /**
+     * Stops listening and drops every connection: their clients see the server gone, as they
+     * would if the process died, instead of talking to a server that is shutting down.
+     */
     @Override
     public void close() throws IOException {
         if (server != null) {
             server.close();
+        }
+        if (acceptor != null && acceptor != Thread.currentThread()) {
+            // Until the acceptor has left accept() the port may still be bound, and a restart
+            // on the same port would fail.
+            try {
+                acceptor.join(5_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        for (SocketChannel ch : open) {
+            closeQuietly(ch);
         }
     }
 

@@ -103,15 +103,18 @@ class NbdClientTest {
     }
 
     private void standardHandshake() throws Exception {
-        client = handshake(() -> {
-            greetingThroughMetaContextRequest();
-            server.send(META_CONTEXT_ID_7);
-            server.send(ACK_META_CONTEXT);
-            server.expect(OPT_GO);
-            server.send(INFO_EXPORT);
-            server.send(INFO_BLOCK_SIZE);
-            server.send(ACK_GO);
-        });
+        client = handshake(this::standardServerSide);
+    }
+
+    /** The server's side of a handshake that agrees to everything the client asks. */
+    private void standardServerSide() throws IOException {
+        greetingThroughMetaContextRequest();
+        server.send(META_CONTEXT_ID_7);
+        server.send(ACK_META_CONTEXT);
+        server.expect(OPT_GO);
+        server.send(INFO_EXPORT);
+        server.send(INFO_BLOCK_SIZE);
+        server.send(ACK_GO);
     }
 
     @Test
@@ -422,6 +425,146 @@ class NbdClientTest {
         server.sendSimple(f.cookie(), 0, new byte[0]);
         flush.get(10, TimeUnit.SECONDS);
         closed.get(10, TimeUnit.SECONDS);
+    }
+
+    /** {@link #standardHandshake()} for a client whose requesters read their own replies. */
+    private void requesterHandshake(Duration replyTimeout) throws Exception {
+        SocketChannel ch = server.connectClient();
+        CompletableFuture<NbdClient> opened = CompletableFuture.supplyAsync(() -> {
+            try {
+                return NbdClient.openRequesterRead(ch, "disk", "scripted", Duration.ofSeconds(20), replyTimeout);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        });
+        standardServerSide();
+        client = opened.get(20, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void requesterReadsItsOwnReplyAndGetsACompletedFuture() throws Exception {
+        requesterHandshake(Duration.ofSeconds(20));
+        ByteBuffer dst = ByteBuffer.allocate(1024);
+        Thread[] completedOn = new Thread[1];
+        CompletableFuture<Thread> requester = CompletableFuture.supplyAsync(() -> {
+            CompletableFuture<Void> f = client.readAsync(4096, dst);
+            assertThat(f).as("the reply was read before readAsync returned").isDone();
+            f.thenRun(() -> completedOn[0] = Thread.currentThread());
+            return Thread.currentThread();
+        });
+        Request r = server.readRequest();
+        assertThat(r).isEqualTo(new Request(0, Nbd.NBD_CMD_READ, r.cookie(), 4096, 1024));
+        server.sendHole(r.cookie(), 4096 + 512, 512, false);
+        server.sendData(r.cookie(), 4096, filled(512, 0x42), true);
+        assertThat(requester.get(10, TimeUnit.SECONDS)).isSameAs(completedOn[0]);
+        byte[] want = new byte[1024];
+        Arrays.fill(want, 0, 512, (byte) 0x42);
+        assertThat(dst.array()).isEqualTo(want);
+
+        // The connection stays usable for the next exchange, here a write with its payload.
+        CompletableFuture<Void> write = CompletableFuture.runAsync(() -> {
+            try {
+                client.write(0, ByteBuffer.wrap(filled(512, 9)), false);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        });
+        Request w = server.readRequest();
+        assertThat(w.type()).isEqualTo(Nbd.NBD_CMD_WRITE);
+        assertThat(server.readPayload(512)).isEqualTo(filled(512, 9));
+        server.sendSimple(w.cookie(), 0, new byte[0]);
+        write.get(10, TimeUnit.SECONDS);
+        assertThat(client.isOpen()).isTrue();
+    }
+
+    @Test
+    void requesterRequestsNeverOverlapOnTheWire() throws Exception {
+        requesterHandshake(Duration.ofSeconds(20));
+        CompletableFuture<Void> first = CompletableFuture.runAsync(this::flushUnchecked);
+        Request f1 = server.readRequest();
+        CompletableFuture<Void> second = CompletableFuture.runAsync(this::flushUnchecked);
+        // The second requester waits for the first exchange: nothing more is sent until it ends.
+        assertThat(second).isNotDone();
+        server.sendSimple(f1.cookie(), 0, new byte[0]);
+        first.get(10, TimeUnit.SECONDS);
+        Request f2 = server.readRequest();
+        assertThat(f2.cookie()).isNotEqualTo(f1.cookie());
+        server.sendSimple(f2.cookie(), 0, new byte[0]);
+        second.get(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void requesterReplyLaterThanTheTimeoutBreaksTheConnection() throws Exception {
+        requesterHandshake(Duration.ofMillis(200));
+        CompletableFuture<Void> read = readInBackground();
+        server.readRequest();
+        // The server never answers.
+        assertThatThrownBy(() -> read.get(20, TimeUnit.SECONDS)).cause().isInstanceOf(UncheckedIOException.class)
+                .hasRootCauseInstanceOf(java.net.SocketTimeoutException.class);
+        assertThat(client.isOpen()).isFalse();
+    }
+
+    @Test
+    void requesterConnectionDroppedWhileIdleIsSeenBeforeTheNextRequest() throws Exception {
+        requesterHandshake(Duration.ofSeconds(20));
+        assertThat(client.isOpen()).isTrue();
+        server.dropConnection();
+        awaitClosedWhileIdle();
+    }
+
+    @Test
+    void requesterConnectionGettingUnaskedBytesIsBroken() throws Exception {
+        requesterHandshake(Duration.ofSeconds(20));
+        server.sendSimple(99, 0, new byte[0]);
+        awaitClosedWhileIdle();
+        assertThatThrownBy(() -> client.flush()).isInstanceOf(IOException.class)
+                .hasMessageContaining("no request was outstanding");
+    }
+
+    @Test
+    void requesterWaitingForAReplyFailsAtOnceWhenAnotherThreadCloses() throws Exception {
+        requesterHandshake(Duration.ofMinutes(10));
+        CompletableFuture<Void> read = readInBackground();
+        server.readRequest();
+        CompletableFuture.runAsync(client::close).get(20, TimeUnit.SECONDS);
+        // Far sooner than the ten-minute reply timeout.
+        assertThatThrownBy(() -> read.get(20, TimeUnit.SECONDS)).cause().isInstanceOf(UncheckedIOException.class);
+        assertThat(client.isOpen()).isFalse();
+    }
+
+    @Test
+    void requesterCloseSendsDisconnect() throws Exception {
+        requesterHandshake(Duration.ofSeconds(20));
+        client.close();
+        assertThat(server.readRequest().type()).isEqualTo(Nbd.NBD_CMD_DISC);
+        assertThat(client.isOpen()).isFalse();
+    }
+
+    private CompletableFuture<Void> readInBackground() {
+        return CompletableFuture.runAsync(() -> {
+            try {
+                client.read(0, ByteBuffer.allocate(512));
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        });
+    }
+
+    /** What the server did reaches an idle client a moment later; bounded. */
+    private void awaitClosedWhileIdle() throws InterruptedException {
+        long giveUp = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (client.isOpen() && System.nanoTime() < giveUp) {
+            Thread.sleep(5);
+        }
+        assertThat(client.isOpen()).isFalse();
+    }
+
+    private void flushUnchecked() {
+        try {
+            client.flush();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     private static byte[] filled(int n, int value) {

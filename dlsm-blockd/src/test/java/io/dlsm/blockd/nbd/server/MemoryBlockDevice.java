@@ -12,10 +12,11 @@ import java.util.concurrent.TimeUnit;
 /**
  * A heap-backed block device whose capabilities a test chooses, so transmission flags can be
  * checked against a known capability set. Writes can be held at a gate, which lets a test
- * observe a write that is admitted but not yet completed.
+ * observe a write that is admitted but not yet completed. Public for the tests of other
+ * packages that need a real NbdServer in front of a disk with chosen capabilities.
  */
-final class MemoryBlockDevice implements BlockDevice {
-    static final Capabilities ALL = new Capabilities(false, true, true, true, true, true, true, true);
+public final class MemoryBlockDevice implements BlockDevice {
+    public static final Capabilities ALL = new Capabilities(false, true, true, true, true, true, true, true);
 
     private final byte[] bytes;
     private final Capabilities capabilities;
@@ -25,7 +26,7 @@ final class MemoryBlockDevice implements BlockDevice {
     private volatile String lastReader;
     private final java.util.List<String> readers = new java.util.concurrent.CopyOnWriteArrayList<>();
 
-    MemoryBlockDevice(int size, Capabilities capabilities) {
+    public MemoryBlockDevice(int size, Capabilities capabilities) {
         this.bytes = new byte[size];
         this.capabilities = capabilities;
     }
