@@ -25,7 +25,8 @@ public interface BlockDevice extends Closeable {
      * have been overwritten); the caller then calls {@link #read}, typically on another thread.
      * A server uses it to answer cached reads on the thread that received them instead of
      * handing them to a worker. The default never reads: a device that may wait on another
-     * node (a migration sink, a remote device) must never claim a read cannot wait.
+     * node (a remote device; a migration sink for what it has not fetched) must never claim a
+     * read cannot wait.
      */
     default boolean readIfCached(long offset, ByteBuffer dst) throws IOException {
         return false;

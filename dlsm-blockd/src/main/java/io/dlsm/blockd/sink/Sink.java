@@ -151,8 +151,14 @@ public final class Sink implements BlockDevice {
         }
     }
 
-    void updateRecord(SinkRecord next) throws IOException {
+    /**
+     * Changes the record other than its state, applied to the current record under the state
+     * lock: a change computed from a copy read earlier would undo a transition made meanwhile
+     * (a bandwidth change as hydration completed put a HYDRATED sink back to ACTIVE for good).
+     */
+    void updateRecord(java.util.function.UnaryOperator<SinkRecord> change) throws IOException {
         synchronized (stateLock) {
+            SinkRecord next = change.apply(record);
             journal.saveRecord(next);
             record = next;
         }
@@ -267,6 +273,20 @@ public final class Sink implements BlockDevice {
         }
         ensureLocal(offset, dst.remaining());
         local.read(offset, dst);
+    }
+
+    /**
+     * Once ACTIVE, a range whose regions are all here reads like any local file: from the page
+     * cache without waiting, or not at all (then {@link #read} runs on a worker). In PROXY, or
+     * with a region absent, the answer may have to cross the network: declined.
+     */
+    @Override
+    public boolean readIfCached(long offset, ByteBuffer dst) throws IOException {
+        SinkState s = record.state();
+        if (s == SinkState.PROXY || s == SinkState.ABORTING || s == SinkState.ABORTED || !dst.hasRemaining()) {
+            return false;
+        }
+        return allPresent(regionOf(offset), regionOf(offset + dst.remaining() - 1)) && local.readIfCached(offset, dst);
     }
 
     @Override

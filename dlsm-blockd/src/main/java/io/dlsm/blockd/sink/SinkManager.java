@@ -289,7 +289,7 @@ public final class SinkManager implements Closeable {
                 throw invalid("bytesPerSecond", "bytesPerSecond is required and must be >= 0 (0 = unlimited)");
             }
             try {
-                m.sink.updateRecord(m.sink.record().withBandwidth(bytesPerSecond));
+                m.sink.updateRecord(r -> r.withBandwidth(bytesPerSecond));
             } catch (IOException e) {
                 throw storage(name, "change the bandwidth of", e);
             }
@@ -323,7 +323,7 @@ public final class SinkManager implements Closeable {
                     + "its data file directly; disconnect them or use the linear_over_nbd kernel path");
         }
         try {
-            m.sink.updateRecord(m.sink.record().withKernelCopy());
+            m.sink.updateRecord(SinkRecord::withKernelCopy);
         } catch (IOException e) {
             throw storage(name, "hand over to dm-clone", e);
         }

@@ -4,10 +4,12 @@ import static io.dlsm.blockd.sink.TwoNodes.REGION;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.dlsm.blockd.nbd.client.NbdClient;
+import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.BitSet;
 import java.util.Random;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -112,5 +114,63 @@ class SinkHydrationTest {
         byte[] out = new byte[len];
         System.arraycopy(a, (int) off, out, 0, len);
         return out;
+    }
+
+    @Test
+    void readsWithoutWaitingOnlyWhatIsPresentOnceActive() throws Exception {
+        Random rnd = new Random(TwoNodes.seed(getClass()));
+        try (TwoNodes nodes = new TwoNodes(dir)) {
+            TwoNodes.SourceImage img = nodes.createSourceVolume("vol", SIZE, rnd, 0);
+            // 1 B/s: the copier takes one batch from the start of the volume, then waits for days.
+            nodes.createSink("vol", nodes.openMigrationExport("vol"), 1, null, false);
+            Sink sink = nodes.sinkDevice("vol");
+            long far = 100L * REGION;
+            ByteBuffer dst = ByteBuffer.allocateDirect(4096);
+            assertThat(sink.readIfCached(far, dst)).as("PROXY: the answer is on the source").isFalse();
+
+            nodes.source.volumes().fence("vol");
+            nodes.dest.sinks().activate("vol", false);
+            assertThat(sink.readIfCached(far, dst.clear())).as("absent region").isFalse();
+            assertThat(dst.position()).isZero();
+            try (NbdClient guest = nodes.connectDest("vol")) {
+                TwoNodes.read(guest, far, 4096);
+            }
+            assertThat(sink.readIfCached(far + REGION - 2048, dst.clear()))
+                    .as("a range running into the next, absent region").isFalse();
+            boolean answered = sink.readIfCached(far + 512, dst.clear());
+            // Just fetched, so cached; a kernel without RWF_NOWAIT for this filesystem declines.
+            Assumptions.assumeTrue(answered, "preadv2(RWF_NOWAIT) is not available here");
+            byte[] got = new byte[4096];
+            dst.flip().get(got);
+            assertThat(got).isEqualTo(slice(img.bytes(), far + 512, 4096));
+        }
+    }
+
+    @Test
+    void recordChangeCannotUndoATransitionMadeWhileItIsComputed() throws Exception {
+        try (TwoNodes nodes = new TwoNodes(dir)) {
+            nodes.createSourceVolume("vol", SIZE, new Random(1), 0);
+            nodes.createSink("vol", nodes.openMigrationExport("vol"), 1, null, false);
+            nodes.source.volumes().fence("vol");
+            nodes.dest.sinks().activate("vol", false);
+            Sink sink = nodes.sinkDevice("vol");
+            Thread[] hydrating = new Thread[1];
+            sink.updateRecord(r -> {
+                // Hydration completing on another thread while the new bandwidth is worked out.
+                hydrating[0] = new Thread(() -> {
+                    try {
+                        sink.transition(SinkState.HYDRATED);
+                    } catch (java.io.IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    }
+                });
+                hydrating[0].start();
+                return r.withBandwidth(123);
+            });
+            hydrating[0].join(10_000);
+            assertThat(hydrating[0].isAlive()).isFalse();
+            assertThat(sink.state()).isEqualTo(SinkState.HYDRATED);
+            assertThat(sink.record().bandwidthBytesPerSecond()).isEqualTo(123);
+        }
     }
 }

@@ -29,7 +29,7 @@ import org.slf4j.LoggerFactory;
  * requests is bounded per connection: the reader stops reading when the budget is spent.
  *
  * <p>A small READ the device can answer without waiting ({@link BlockDevice#readIfCached}: a
- * local volume whose pages are cached) is answered on the reading thread instead, if the
+ * local volume whose pages are cached, or a sink's regions that have arrived) is answered on the reading thread instead, if the
  * client has nothing else queued behind it: handing it to a worker would cost a thread
  * wake-up, more than the read itself, and that wake-up is what a client waiting for one read
  * at a time (a migration sink's on-demand fetch) waits for. With more requests already
