@@ -18,6 +18,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.Consumer;
+import java.util.function.UnaryOperator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -156,7 +157,7 @@ public final class Sink implements BlockDevice {
      * lock: a change computed from a copy read earlier would undo a transition made meanwhile
      * (a bandwidth change as hydration completed put a HYDRATED sink back to ACTIVE for good).
      */
-    void updateRecord(java.util.function.UnaryOperator<SinkRecord> change) throws IOException {
+    void updateRecord(UnaryOperator<SinkRecord> change) throws IOException {
         synchronized (stateLock) {
             SinkRecord next = change.apply(record);
             journal.saveRecord(next);

@@ -83,7 +83,8 @@ final class SourceLink implements Closeable {
     private final Deque<ReconnectingNbdClient> idle = new ArrayDeque<>();
     /** PER_CALLER: one until the first handshake shows whether the source offers multi-conn. */
     private int limit = 1;
-    private boolean limitKnown;
+    /** Written under the lock, read without it: after the first handshake calls skip the lock. */
+    private volatile boolean limitKnown;
     private boolean closed;
 
     SourceLink(SinkRecord.SourceAddress address, Sharing sharing, Duration deadline, String purpose) {
@@ -112,7 +113,7 @@ final class SourceLink implements Closeable {
         while (true) {
             try {
                 NbdClient client = connection.current();
-                if (sharing == Sharing.PER_CALLER) {
+                if (sharing == Sharing.PER_CALLER && !limitKnown) {
                     learnLimit(client.canMultiConn());
                 }
                 return op.apply(client);
@@ -211,7 +212,7 @@ final class SourceLink implements Closeable {
             return;
         }
         synchronized (all) {
-            if (closed || all.size() > limit) {
+            if (closed) {
                 all.remove(c);
                 c.close();
             } else {

@@ -9,6 +9,7 @@ import io.dlsm.blockd.nbd.ProtocolException;
 import io.dlsm.blockd.nbd.ReplyHeader;
 import io.dlsm.blockd.nbd.Request;
 import java.io.Closeable;
+import java.io.EOFException;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.net.InetSocketAddress;
@@ -292,7 +293,7 @@ public final class NbdClient implements Closeable {
         if (failure.get() == null && timed != null && exchangeLock.tryLock()) {
             try {
                 if (failure.get() == null && timed.closedByPeer()) {
-                    connectionFailed(new java.io.EOFException(peer + " closed the connection while it was idle"));
+                    connectionFailed(new EOFException(peer + " closed the connection while it was idle"));
                 }
             } catch (IOException e) {
                 connectionFailed(e);
