@@ -13,7 +13,8 @@
 # LINK_MBIT (200), DISK_MIB (256), SLOTS (128 MiB of records), MIRROR_LIMIT (90 s to become
 # ready), MIGRATE_LIMIT (90 s for the memory migration), OUT_DIR (build/bench/vm-migration),
 # REPEAT (1: runs of every cell, methods alternating; the main table shows the first, the
-# table of the pause all of them).
+# table of the pause all of them), QEMU (auto, system, backports or a path: see
+# tests/vm/qemu-binary.sh; the table names the QEMU that ran).
 # The guest's workload loop is compiled (tests/vm/guest-writer.c): a TCG guest on 2 cores reaches
 # 50 MB/s with it (the busybox loop, WORKLOAD=shell, about 11). The table reports the rate reached.
 set -euo pipefail

@@ -64,6 +64,9 @@ def main(src, table_path, plot_path):
     rows.sort(key=lambda r: (rate_key(r), order.index(r["method"])))
     link = rows[0]["link_mbit"] if rows else "?"
     out = []
+    qemus = sorted({r.get("qemu", "?") for r in runs})
+    out.append("QEMU %s, accelerator %s, link %s Mbit/s\n" % (
+        ", ".join(qemus), ", ".join(sorted({r.get("accel", "?") for r in runs})), link))
     out.append("| guest write target MB/s | method | guest MB/s before | guest MB/s during migration (x before) "
                "| guest MB/s until / after the move | VM on destination after s | downtime ms | total migration s | storage on the wire MiB "
                "(x data) | memory on the wire MiB | converged | data verified |")

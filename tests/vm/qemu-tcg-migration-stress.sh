@@ -6,6 +6,12 @@
 # The question it answers: does QEMU's own memory migration (TCG here) ever hand the guest
 # wrong memory (a kernel "BUG: Bad page state", a 1 MiB O_DIRECT read-back with some 4 KiB
 # pages wrong, a guest that stops answering), with nothing but a raw file both QEMUs share?
+# It does on QEMU 7.2, and this tells 7.2 from 10.0 in a few minutes (docs/bench/vm-migration.md):
+#
+#   QEMU=system|backports N=20 RAM_CHECK=1 MAX_BW=25000000 MIGRATE_LIMIT=40 tests/vm/qemu-tcg-migration-stress.sh
+#
+# (migration throttled to the VM lab's 200 Mbit/s link: several dirty-bitmap passes per
+# migration, each a chance to lose a store; unshaped, most migrations finish in one or two).
 #
 # The guest is the VM lab's (tests/guest/build-guest.sh + tests/vm/guest-workload.sh running
 # tests/vm/guest-writer.c; built or reused exactly as tests/vm/vm-migration-lab.sh does, same
@@ -53,6 +59,8 @@
 #                 Default 0
 #   STOP_ON_FAIL  1: stop migrating at the first problem of any kind (default 0: only a fatal
 #                 one - kernel BUG/Oops/GPF/panic, unresponsive, QEMU exit - stops the loop)
+#   QEMU          auto (default), system, backports or a binary's path (tests/vm/qemu-binary.sh:
+#                 auto takes Debian's bookworm-backports build, 10.0, over a system QEMU < 9.0)
 #   GUEST_CACHE   guest build cache (default <repo>/build/guest, as the lab)
 #   KEEP_WORK=1   keep the work directory (a run with failures keeps it anyway)
 #   RESULT_FILE   also write the STRESS line there
@@ -94,7 +102,6 @@ done
 
 # ------------------------------------------------------------------ tools and the guest
 missing=()
-command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
 command -v gcc >/dev/null || missing+=(gcc)
 if [ ${#missing[@]} -gt 0 ]; then
     say "installing ${missing[*]}"
@@ -104,6 +111,8 @@ fi
 # The same guest as vm-migration-lab.sh (WORKLOAD=c): pool, compiled writer, initramfs.
 cache=${GUEST_CACHE:-$root/build/guest}
 mkdir -p "$cache"
+QEMU_SYSTEM=$(GUEST_CACHE=$cache "$here/qemu-binary.sh" "${QEMU:-auto}") || die "no QEMU (QEMU=${QEMU:-auto})"
+variant="qemu=$("$QEMU_SYSTEM" --version | head -1 | awk '{print $4}')/$variant"
 pool=$cache/dlsm-pool
 [ -s "$pool" ] || $py "$lab" pool "$pool"
 writer=$cache/guest-writer
@@ -155,7 +164,7 @@ qemu_common=(-accel "$ACCEL_OPTS" -M pc -cpu "$CPU" -m "$MEM" -smp "$SMP" -nodef
 qemu_pid=()
 start_qemu() { # I [EXTRA...]: QEMU number I, console con$I.{sock,log}, QMP qmp$I.sock
     local i=$1 _; shift
-    qemu-system-x86_64 "${qemu_common[@]}" \
+    "$QEMU_SYSTEM" "${qemu_common[@]}" \
         -chardev "socket,id=con,path=$work/con$i.sock,server=on,wait=off,logfile=$work/con$i.log" \
         -serial chardev:con -qmp "unix:$work/qmp$i.sock,server=on,wait=off" -msg timestamp=on \
         "$@" >"$work/qemu$i.out" 2>"$work/qemu$i.log" &
@@ -285,7 +294,7 @@ last_field() { # I KEY: from the last PROG line of console I (-1 without one)
 
 # ------------------------------------------------------------------ boot
 say "variant $variant; $N migrations; disk $DISK_MIB MiB ($SLOTS records), shared raw file $disk"
-say "QEMU $(qemu-system-x86_64 --version | head -1); kernel $GUEST_KVER; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+say "QEMU $("$QEMU_SYSTEM" --version | head -1); kernel $GUEST_KVER; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 t_boot=$(now)
 start_qemu 0 || die "QEMU 0 did not start"
 $py "$lab" wait-console "$work/con0.log" '^READY|IOERR' 300 >/dev/null || die "the guest did not become ready"

@@ -55,6 +55,10 @@
 #                  `dlsm migrate --bandwidth` sets: leaves the guest's on-demand fetches link room
 #   ACCEL          auto (default: KVM if a guest really boots with it, else TCG), kvm, tcg
 #   MEM_MIB        guest memory (default 256)
+#   QEMU           the QEMU both nodes run: auto (default), system, backports or a binary's path
+#                  (tests/vm/qemu-binary.sh: auto takes Debian's bookworm-backports build, 10.0,
+#                  when the system's is older than 9.0, whose TCG loses guest RAM stores in
+#                  live migration)
 #   RESULT_FILE    also write the result JSON there
 #   KEEP_WORK=1    keep the work directory (consoles, QEMU trace logs, blockd logs); a run
 #                  that fails keeps it anyway
@@ -105,7 +109,6 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 
 # ------------------------------------------------------------------ tools and the guest
 missing=()
-command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
 command -v nbdkit >/dev/null || missing+=(nbdkit)
 command -v nbdcopy >/dev/null || missing+=(libnbd-bin)
 command -v curl >/dev/null || missing+=(curl)
@@ -130,6 +133,7 @@ fi
 
 cache=${GUEST_CACHE:-$root/build/guest}
 mkdir -p "$cache"
+QEMU_SYSTEM=$(GUEST_CACHE=$cache "$here/qemu-binary.sh" "${QEMU:-auto}") || fail "no QEMU (QEMU=${QEMU:-auto})"
 pool=$cache/dlsm-pool
 [ -s "$pool" ] || $py "$lab" pool "$pool"
 # The workload's compiled loop (guest-writer.c); WORKLOAD=shell runs the busybox one instead.
@@ -204,7 +208,7 @@ PY
 # ------------------------------------------------------------------ accelerator
 if [ "$ACCEL" = auto ]; then
     ACCEL=tcg
-    kvm_cache=$cache/kvm-usable.$(qemu-system-x86_64 --version | head -1 | tr -dc '0-9.').$GUEST_KVER
+    kvm_cache=$cache/kvm-usable.$("$QEMU_SYSTEM" --version | head -1 | tr -dc '0-9.').$GUEST_KVER
     if [ -w /dev/kvm ]; then
         if [ ! -f "$kvm_cache" ]; then
             # A guest must reach user space under KVM; here a nested hypervisor can expose
@@ -212,7 +216,7 @@ if [ "$ACCEL" = auto ]; then
             probe_init=$work/probe-init.sh
             echo 'echo KVM-PROBE-OK' >"$probe_init"
             eval "$(GUEST_CACHE=$cache "$root/tests/guest/build-guest.sh" --init "$probe_init" --name kvm-probe --print-env)"
-            if timeout 30 qemu-system-x86_64 -accel kvm -M pc -m 128 -nodefaults -no-user-config \
+            if timeout 30 "$QEMU_SYSTEM" -accel kvm -M pc -m 128 -nodefaults -no-user-config \
                    -display none -no-reboot -no-shutdown -kernel "$GUEST_KERNEL" -initrd "$GUEST_INITRD" \
                    -append "console=ttyS0 panic=-1 quiet" -serial stdio 2>&1 | grep -q KVM-PROBE-OK; then
                 echo kvm >"$kvm_cache"
@@ -223,7 +227,8 @@ if [ "$ACCEL" = auto ]; then
         ACCEL=$(cat "$kvm_cache")
     fi
 fi
-say "accelerator: $ACCEL; method $METHOD; disk $DISK_MIB MiB, $SLOTS MiB of records; rate $RATE MB/s; link ${LINK_MBIT:-0} Mbit/s (0 = loopback)"
+say "$("$QEMU_SYSTEM" --version | head -1); accelerator: $ACCEL; method $METHOD; disk $DISK_MIB MiB, $SLOTS MiB of records; rate $RATE MB/s; link ${LINK_MBIT:-0} Mbit/s (0 = loopback)"
+res qemu "$("$QEMU_SYSTEM" --version | head -1 | sed "s/^QEMU emulator version //")"
 res method "$METHOD"; res control "$([ "$METHOD" = dlsm ] && echo "$CONTROL" || echo none)"; res accel "$ACCEL"; res rate_target "$RATE"; res disk_mib "$DISK_MIB"
 res data_mib "$SLOTS"; res link_mbit "$LINK_MBIT"
 
@@ -345,11 +350,12 @@ qemu_common=(-accel "$ACCEL" -M pc -cpu qemu64 -m "$MEM_MIB" -smp 1 -nodefaults 
 # (wall-clock stamps), against the STOP/RESUME events of a second QMP monitor.
 # Only events of QEMU's main loop: tracing in the vCPU thread (virtio-blk's) writes the log
 # from it, once per request.
-printf '%s\n' nbd_send_request nbd_receive_simple_reply nbd_receive_structured_reply_chunk \
-    nbd_co_request_fail migration_completion_vm_stop >"$work/trace-events"
+# QEMU 8.2 renamed the structured reply's event (extended headers): take the names this one has.
+"$QEMU_SYSTEM" -trace help | grep -x -E 'nbd_send_request|nbd_receive_simple_reply|nbd_receive_structured_reply_chunk|nbd_receive_reply_chunk_header|nbd_co_request_fail|migration_completion_vm_stop' \
+    >"$work/trace-events"
 start_guest() { # N NS-VAR DISK [EXTRA...]
     local n=$1 ns=$2 disk=$3; shift 3
-    start_in "$ns" "$work/qemu$n.out" "$work/qemu$n.log" qemu-system-x86_64 "${qemu_common[@]}" \
+    start_in "$ns" "$work/qemu$n.out" "$work/qemu$n.log" "$QEMU_SYSTEM" "${qemu_common[@]}" \
         -chardev "socket,id=con,path=$work/con$n.sock,server=on,wait=off,logfile=$work/con$n.log" \
         -serial chardev:con -qmp "unix:$work/qmp$n.sock,server=on,wait=off" \
         -qmp "unix:$work/qmpev$n.sock,server=on,wait=off" \
@@ -405,7 +411,9 @@ if [ "$METHOD" = dlsm ] && [ "$CONTROL" = backend ]; then
     poll 300 0.05 '^True$' backend_get "/v1/migrations/$mig_id" \
             'str(d["phase"] == "PREPARED" and (d["progress"] or {}).get("t0") is not None)' ||
         fail "migration $mig_id: no PROXY sink on B after 15 s: $(api inA "$BACKEND" GET "/v1/migrations/$mig_id")"
-    say "prepared by the backend: migration $mig_id, sink on B is $(api inB "$B_API" GET "/v1/sinks/$vol" | jget 'd["state"]')"
+    # PREPARED means B answered PROXY to the backend; asking B again here would add a
+    # process start to the time the VM waits for its destination.
+    say "prepared by the backend: migration $mig_id, sink on B in PROXY"
 elif [ "$METHOD" = dlsm ]; then
     mexp=$(api inA "$A_API" POST "/v1/volumes/$vol/migration-export" | jget 'd["migrationExport"]')
     api inB "$B_API" POST /v1/sinks "{\"name\":\"$vol\",\"source\":{\"host\":\"$HA\",\"port\":${A_NBD##*:},\"export\":\"$mexp\"},\"bandwidthBytesPerSecond\":${DLSM_BANDWIDTH:-0}}" >/dev/null

@@ -4,8 +4,9 @@
 # (proxy sink, A fences itself when the guest leaves, activation, hydration, COMMITTED); the
 # guest verifies every record, the host checks B's volume byte for byte and the consoles for
 # I/O errors. Exits non-zero on any failure or after TIME_LIMIT seconds (default 240).
-# The full lab and its knobs: tests/vm/vm-migration-lab.sh; the benchmark:
-# tests/bench/vm-migration-bench.sh.
+# Which QEMU runs: tests/vm/qemu-binary.sh (auto: Debian's bookworm-backports 10.0 over a
+# system QEMU older than 9.0). The full lab and its knobs: tests/vm/vm-migration-lab.sh; the
+# benchmark: tests/bench/vm-migration-bench.sh.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 limit=${TIME_LIMIT:-240}

@@ -345,16 +345,16 @@ def nbd_requests(path):
     marks = {}
     for t, ev, msg in trace_lines(path):
         if ev == "nbd_send_request":
-            m = re.search(r"\.from = (\d+), \.len = (\d+), \.handle = (\d+), .*\((\w+)\)", msg)
+            m = re.search(r"\.from = (\d+), \.len = (\d+), \.(?:handle|cookie) = (\d+), .*\((\w+)\)", msg)
             if m and m.group(4) != "disconnect":
                 open_reqs[m.group(3)] = (t, m.group(4), int(m.group(1)), int(m.group(2)))
         elif ev == "nbd_receive_simple_reply":
-            m = re.search(r"handle = (\d+)", msg)
+            m = re.search(r"(?:handle|cookie) = (\d+)", msg)
             if m and m.group(1) in open_reqs:
                 sent, kind, off, ln = open_reqs.pop(m.group(1))
                 done.append((sent, t, kind, off, ln))
-        elif ev == "nbd_receive_structured_reply_chunk":
-            m = re.search(r"flags = 0x([0-9a-f]+), .*handle = (\d+)", msg)
+        elif ev in ("nbd_receive_structured_reply_chunk", "nbd_receive_reply_chunk_header"):
+            m = re.search(r"flags = 0x([0-9a-f]+), .*(?:handle|cookie) = (\d+)", msg)
             if m and int(m.group(1), 16) & NBD_REPLY_FLAG_DONE and m.group(2) in open_reqs:
                 sent, kind, off, ln = open_reqs.pop(m.group(2))
                 done.append((sent, t, kind, off, ln))
