@@ -57,6 +57,38 @@ def pause_table(runs, order):
     return "\n".join(out) + "\n"
 
 
+def goals_table(rows):
+    """DLSM against each alternative, per guest write rate: the issue's goals as ratios."""
+    by = {(rate_key(r), r["method"]): r for r in rows}
+    out = ["| guest writes | DLSM total / mirror (background) | DLSM total / mirror (write-blocking) "
+           "| storage busy in the pause ms (goal <= 5) | DLSM wire / data (goal <= 1.01) "
+           "| guest during / before (goal >= 0.9) |",
+           "|---|---|---|---|---|---|"]
+
+    def ratio(d, m):
+        if m is None or d is None or not d.get("converged"):
+            return "—"
+        if not m.get("converged"):
+            return "%.1f s / never (> %.0f s)" % (d["total_s"], m.get("migration_window_s") or 0)
+        x = d["total_s"] / m["total_s"]
+        return "%.1f / %.1f s = %.2fx" % (d["total_s"], m["total_s"], x)
+
+    for rate in sorted({k[0] for k in by}):
+        d = by.get((rate, "dlsm"))
+        if d is None:
+            continue
+        before, during = d.get("guest_mbps_before"), d.get("guest_mbps_during")
+        wire = d.get("storage_wire_bytes")
+        out.append("| %s | %s | %s | %s | %s | %s |" % (
+            "idle" if rate == 0 else rate,
+            ratio(d, by.get((rate, "mirror-background"))),
+            ratio(d, by.get((rate, "mirror-write-blocking"))),
+            fmt(d.get("storage_busy_in_pause_ms")),
+            "—" if wire is None else "%.2f" % (wire / (d["data_mib"] * MIB)),
+            "%.2f" % (during / before) if before and during is not None and before > 0.5 else "—"))
+    return "\n".join(out) + "\n"
+
+
 def main(src, table_path, plot_path):
     runs = [json.loads(line) for line in open(src) if line.strip()]
     rows = [r for r in runs if r.get("run", 1) == 1]
@@ -94,6 +126,7 @@ def main(src, table_path, plot_path):
     text += ("\nWhile the guest is paused (from QEMU's trace of its NBD client and its STOP/RESUME "
              "events; the mirror's source disk is a file, so only its pause is shown):\n\n")
     text += pause_table(runs, order)
+    text += "\nDLSM against the alternatives (first run of each cell):\n\n" + goals_table(rows)
     open(table_path, "w").write(text)
     print(text)
 
