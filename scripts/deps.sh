@@ -21,10 +21,15 @@ ensure_packages() {
         fi
     done
     [ ${#missing[@]} -eq 0 ] && return 0
-    echo "installing: ${missing[*]}" >&2
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null \
+    apt_install "${missing[@]}"
+}
+
+# Installs Debian packages by name, refreshing the package lists once if the first try fails.
+apt_install() {
+    echo "installing: $*" >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null \
         || { as_root apt-get update -q >/dev/null && \
-             as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null; }
+             as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null; }
 }
 
 # The JDK and Maven build the daemons; the NBD tools are the real peers the tests use.

@@ -23,17 +23,15 @@
 # Environment: GUEST_CACHE (default build/guest), SUITE (default bookworm-backports).
 set -euo pipefail
 mode=${1:-auto}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+# shellcheck source=scripts/deps.sh
+. "$root/scripts/deps.sh"
 
-install_system_qemu() {
-    command -v qemu-system-x86_64 >/dev/null && return 0
-    echo "qemu-binary: installing qemu-system-x86" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q qemu-system-x86 >/dev/null ||
-        { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q qemu-system-x86 >/dev/null; }
-}
 case $mode in
-    system) install_system_qemu; command -v qemu-system-x86_64; exit 0 ;;
+    system) ensure_packages qemu-system-x86_64:qemu-system-x86; command -v qemu-system-x86_64; exit 0 ;;
     auto)
-        install_system_qemu
+        ensure_packages qemu-system-x86_64:qemu-system-x86
         major=$(qemu-system-x86_64 --version | head -1 | sed -n 's/^QEMU emulator version \([0-9]*\)\..*/\1/p')
         if [ "${major:-0}" -ge 9 ]; then command -v qemu-system-x86_64; exit 0; fi
         if ! grep -q '^VERSION_CODENAME=bookworm$' /etc/os-release 2>/dev/null; then
@@ -46,8 +44,6 @@ case $mode in
     *) echo "qemu-binary: MODE must be auto, system, backports or an absolute path" >&2; exit 2 ;;
 esac
 
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
 cache=${GUEST_CACHE:-$root/build/guest}
 suite=${SUITE:-bookworm-backports}
 dir=$cache/qemu-$suite
@@ -67,7 +63,7 @@ echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.
 apt_opts=(-q -o "Dir::Etc::SourceList=$apt_dir/sources.list" -o "Dir::Etc::SourceParts=$apt_dir/none"
           -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o Debug::NoLocking=1
           -o APT::Sandbox::User=root)
-echo "qemu-backports: fetching QEMU from Debian $suite" >&2
+echo "qemu-binary: fetching QEMU from Debian $suite" >&2
 apt-get "${apt_opts[@]}" update >&2
 (cd "$dir/debs" && apt-get "${apt_opts[@]}" download qemu-system-x86 qemu-system-common \
     qemu-system-data seabios >&2)
@@ -82,11 +78,7 @@ for deb in "$dir"/debs/qemu-system-x86_*.deb "$dir"/debs/qemu-system-common_*.de
         dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || needed+=("$pkg")
     done < <(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed 's/(.*//; s/|.*//; s/[[:space:]]//g')
 done
-if [ ${#needed[@]} -gt 0 ]; then
-    echo "qemu-backports: installing its libraries from bookworm: ${needed[*]}" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${needed[@]}" >/dev/null ||
-        { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${needed[@]}" >/dev/null; }
-fi
+[ ${#needed[@]} -eq 0 ] || apt_install "${needed[@]}"
 
 # exec keeps the PID: the labs kill QEMU by the PID they started.
 cat >"$wrapper" <<'EOF'

@@ -112,7 +112,8 @@ fi
 cache=${GUEST_CACHE:-$root/build/guest}
 mkdir -p "$cache"
 QEMU_SYSTEM=$(GUEST_CACHE=$cache "$here/qemu-binary.sh" "${QEMU:-auto}") || die "no QEMU (QEMU=${QEMU:-auto})"
-variant="qemu=$("$QEMU_SYSTEM" --version | head -1 | awk '{print $4}')/$variant"
+qemu_version=$("$QEMU_SYSTEM" --version | head -1)
+variant="qemu=$(echo "$qemu_version" | awk '{print $4}')/$variant"
 pool=$cache/dlsm-pool
 [ -s "$pool" ] || $py "$lab" pool "$pool"
 writer=$cache/guest-writer
@@ -294,7 +295,7 @@ last_field() { # I KEY: from the last PROG line of console I (-1 without one)
 
 # ------------------------------------------------------------------ boot
 say "variant $variant; $N migrations; disk $DISK_MIB MiB ($SLOTS records), shared raw file $disk"
-say "QEMU $("$QEMU_SYSTEM" --version | head -1); kernel $GUEST_KVER; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+say "QEMU $qemu_version; kernel $GUEST_KVER; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 t_boot=$(now)
 start_qemu 0 || die "QEMU 0 did not start"
 $py "$lab" wait-console "$work/con0.log" '^READY|IOERR' 300 >/dev/null || die "the guest did not become ready"

@@ -134,6 +134,7 @@ fi
 cache=${GUEST_CACHE:-$root/build/guest}
 mkdir -p "$cache"
 QEMU_SYSTEM=$(GUEST_CACHE=$cache "$here/qemu-binary.sh" "${QEMU:-auto}") || fail "no QEMU (QEMU=${QEMU:-auto})"
+qemu_version=$("$QEMU_SYSTEM" --version | head -1)
 pool=$cache/dlsm-pool
 [ -s "$pool" ] || $py "$lab" pool "$pool"
 # The workload's compiled loop (guest-writer.c); WORKLOAD=shell runs the busybox one instead.
@@ -208,7 +209,7 @@ PY
 # ------------------------------------------------------------------ accelerator
 if [ "$ACCEL" = auto ]; then
     ACCEL=tcg
-    kvm_cache=$cache/kvm-usable.$("$QEMU_SYSTEM" --version | head -1 | tr -dc '0-9.').$GUEST_KVER
+    kvm_cache=$cache/kvm-usable.$(echo "$qemu_version" | tr -dc '0-9.').$GUEST_KVER
     if [ -w /dev/kvm ]; then
         if [ ! -f "$kvm_cache" ]; then
             # A guest must reach user space under KVM; here a nested hypervisor can expose
@@ -227,8 +228,8 @@ if [ "$ACCEL" = auto ]; then
         ACCEL=$(cat "$kvm_cache")
     fi
 fi
-say "$("$QEMU_SYSTEM" --version | head -1); accelerator: $ACCEL; method $METHOD; disk $DISK_MIB MiB, $SLOTS MiB of records; rate $RATE MB/s; link ${LINK_MBIT:-0} Mbit/s (0 = loopback)"
-res qemu "$("$QEMU_SYSTEM" --version | head -1 | sed "s/^QEMU emulator version //")"
+say "$qemu_version; accelerator: $ACCEL; method $METHOD; disk $DISK_MIB MiB, $SLOTS MiB of records; rate $RATE MB/s; link ${LINK_MBIT:-0} Mbit/s (0 = loopback)"
+res qemu "${qemu_version#QEMU emulator version }"
 res method "$METHOD"; res control "$([ "$METHOD" = dlsm ] && echo "$CONTROL" || echo none)"; res accel "$ACCEL"; res rate_target "$RATE"; res disk_mib "$DISK_MIB"
 res data_mib "$SLOTS"; res link_mbit "$LINK_MBIT"
 
