@@ -13,7 +13,7 @@
 # migration (upstream commit 03bfc2188f, "physmem: Fix migration dirty bitmap coherency with
 # TCG memory access"): the migrated guest then oopses or reads wrong data from RAM, with its
 # disk intact (docs/bench/vm-migration.md). KVM guests do not take that path, and this host's
-# /dev/kvm cannot boot ordinary guests (../shared/design/LABS.md).
+# /dev/kvm (a nested, paravirtual one) cannot boot ordinary guest kernels, so the labs run TCG.
 #
 # The packages come from Debian's own archive through apt, which checks the archive's signed
 # Release file and every package's hash. They are unpacked (dpkg -x) under the cache, not

@@ -1,5 +1,5 @@
 """Replays, through Cinder's real VolumeManager and database, the call
-sequences of OPENSTACK.md: Nova's live migration (attachment API, success
+sequences in cinder-driver-shim/README.md: Nova's live migration (attachment API, success
 and rollback) and an admin `cinder migrate`. It checks both the order in
 which Cinder calls the driver and what the driver asks of the backend."""
 

@@ -16,7 +16,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Durability contract (DLSM.md §3.3): what was acknowledged with FUA, or before an
+ * Durability contract (docs/design.md, "FLUSH and FUA"): what was acknowledged with FUA, or before an
  * acknowledged FLUSH, survives SIGKILL; volumes, sizes and access modes come back too.
  */
 class BlockdRestartTest {

@@ -1,6 +1,6 @@
 package io.dlsm.blockd.dm;
 
-/** How a node presents a migrating volume to its hypervisor (DLSM.md §3.4). */
+/** How a node presents a migrating volume to its hypervisor (docs/kernel-path.md). */
 public enum KernelPathMode {
     /** dm-clone copies in the kernel: linear(nbd→source) → clone → linear(local). */
     DM_CLONE,

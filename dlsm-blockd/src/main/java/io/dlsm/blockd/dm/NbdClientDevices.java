@@ -3,7 +3,7 @@ package io.dlsm.blockd.dm;
 import java.io.IOException;
 import java.time.Duration;
 
-/** {@link NbdDevices} through {@code nbd-client} (the form seen working in LABS.md). */
+/** {@link NbdDevices} through {@code nbd-client HOST PORT DEVICE -N EXPORT}, the form the in-guest kernel tests run. */
 public final class NbdClientDevices implements NbdDevices {
     /** The handshake with an unreachable host must not hang the caller. */
     static final Duration TIMEOUT = Duration.ofSeconds(30);

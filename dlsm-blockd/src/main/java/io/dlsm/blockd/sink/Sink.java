@@ -24,7 +24,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A volume being migrated in: the block device exported under the volume's name on the
- * destination node (the design's §3.2).
+ * destination node (docs/design.md, "Region states").
  *
  * <p>In {@code PROXY} every request is forwarded to the source and nothing is kept. From
  * {@code ACTIVE} on, the source is fenced and reads of absent regions fetch the whole region

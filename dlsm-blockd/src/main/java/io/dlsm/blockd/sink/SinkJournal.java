@@ -12,7 +12,7 @@ import java.util.zip.CRC32C;
 
 /**
  * Persists a sink: its record ({@code NAME.json}) and its present/written bitmaps
- * ({@code NAME.bitmap}). The rule of the design's §3.3 lives here: the local data is made
+ * ({@code NAME.bitmap}). The rule of docs/design.md ("FLUSH and FUA") lives here: the local data is made
  * durable before any bitmap that describes it is written, so a region is never recorded as
  * present unless its bytes are on disk.
  */

@@ -533,7 +533,7 @@ public final class SinkManager implements Closeable {
         m.copier.start();
     }
 
-    /** Periodic bitmap commit (the design's "at least every second"). */
+    /** Periodic bitmap commit, every second (docs/design.md, "FLUSH and FUA"). */
     public void commitBitmaps() {
         List<Managed> all;
         synchronized (this) {

@@ -6,7 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import org.junit.jupiter.api.Test;
 
 class CloneStatusTest {
-    /** The line seen in a guest (LABS.md). */
+    /** What {@code dmsetup status} printed for a clone device (64-sector regions, no_hydration) in a test guest. */
     static final String SEEN = "0 65536 clone 8 6/1024 64 0/1024 0 1 no_hydration 4 hydration_threshold 1"
             + " hydration_batch_size 1 rw";
 
