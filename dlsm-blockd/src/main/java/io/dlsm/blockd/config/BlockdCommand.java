@@ -49,9 +49,9 @@ public final class BlockdCommand implements Callable<Integer> {
     int nbdHandshakeTimeoutSeconds;
 
     @Option(names = "--nbd-stall-timeout", paramLabel = "SECONDS", defaultValue = "120",
-            description = "An NBD request that has started to arrive, or a reply that has started to leave, and "
-                    + "moves no byte for this long ends its connection; idle clients are never timed out "
-                    + "(default: ${DEFAULT-VALUE}).")
+            description = "A request's data must arrive, and each reply must leave, within this time, or the NBD "
+                    + "connection ends, so slow senders and readers cannot pin buffers; idle clients are never "
+                    + "timed out (default: ${DEFAULT-VALUE}).")
     int nbdStallTimeoutSeconds;
 
     @Option(names = "--nbd-connection-buffer", paramLabel = "BYTES", defaultValue = "67108864",

@@ -94,6 +94,8 @@ public final class NbdConnection implements Runnable {
     private final long acceptedNanos = System.nanoTime();
     private volatile Phase phase = Phase.HANDSHAKE;
     private volatile long phaseSinceNanos = acceptedNanos;
+    /** When the current request's header was complete (plus time spent waiting for memory). */
+    private volatile long frameStartNanos;
     private volatile InboundFrames inbound;
     private volatile ReplyWriter out;
     private volatile Session session;
@@ -177,17 +179,17 @@ public final class NbdConnection implements Runnable {
                     : Optional.empty();
         }
         InboundFrames in = inbound;
-        boolean receiving = p == Phase.RECEIVING || (p == Phase.IDLE && in != null && in.midFrame());
-        if (receiving && now - Math.max(socket.lastReadNanos(), phaseSinceNanos) > stall) {
-            return Optional.of("sent part of a request, then nothing for " + seconds(stall));
+        if (p == Phase.IDLE && in != null && in.midFrame()
+                && now - Math.max(socket.lastReadNanos(), phaseSinceNanos) > stall) {
+            return Optional.of("sent part of a request header, then nothing for " + seconds(stall));
         }
-        if (p == Phase.WAITING_MEMORY && now - phaseSinceNanos > stall) {
-            return Optional.of("waited " + seconds(stall) + " for buffer memory");
+        if (p == Phase.RECEIVING && now - frameStartNanos > stall) {
+            return Optional.of("did not send a request's data within " + seconds(stall));
         }
         ReplyWriter w = out;
         long pending = w == null ? 0 : w.pendingSinceNanos();
-        if (pending != 0 && now - Math.max(pending, socket.lastWriteNanos()) > stall) {
-            return Optional.of("read none of its replies for " + seconds(stall));
+        if (pending != 0 && now - pending > stall) {
+            return Optional.of("did not read a reply within " + seconds(stall));
         }
         return Optional.empty();
     }
@@ -215,6 +217,7 @@ public final class NbdConnection implements Runnable {
                 header.clear();
                 enter(in.buffered() == 0 ? Phase.IDLE : Phase.RECEIVING);
                 in.readFully(header);
+                frameStartNanos = System.nanoTime();
                 enter(Phase.RECEIVING);
                 Request r = Request.decode(header.flip());
                 if (r.type() == NBD_CMD_DISC) {
@@ -241,7 +244,7 @@ public final class NbdConnection implements Runnable {
     private final class Admitted {
         private final int units;
         private WritePayload payload;
-        private long readReserved;
+        private MemoryBudget.Claim readClaim;
         private ByteBuffer readBuffer;
         private boolean released;
 
@@ -265,8 +268,8 @@ public final class NbdConnection implements Runnable {
             releasePayload();
             buffers.release(readBuffer);
             readBuffer = null;
-            if (readReserved > 0) {
-                memory.release(readReserved);
+            if (readClaim != null) {
+                readClaim.release();
             }
             budget.release(units);
         }
@@ -274,19 +277,31 @@ public final class NbdConnection implements Runnable {
 
     private Admitted admit(int units) throws InterruptedException {
         if (!budget.tryAcquire(units)) {
+            // The wait is on this client's unread replies, which the writer's deadline covers.
             Phase before = phase;
+            long start = System.nanoTime();
             enter(Phase.BACKPRESSURED);
             budget.acquire(units);
+            frameStartNanos += System.nanoTime() - start;
             enter(before);
         }
         return new Admitted(units);
     }
 
-    private void reserveMemory(long bytes) throws IOException, InterruptedException {
+    /**
+     * Waiting for the server's budget is the server's doing, not the client's: the time is
+     * added to the request's deadline.
+     */
+    private void reserveMemory(MemoryBudget.Claim claim, long bytes) throws IOException, InterruptedException {
         Phase before = phase;
+        long start = System.nanoTime();
         enter(Phase.WAITING_MEMORY);
-        memory.acquire(bytes, socket::isOpen);
-        enter(before);
+        try {
+            claim.acquire(bytes, socket::isOpen);
+        } finally {
+            frameStartNanos += System.nanoTime() - start;
+            enter(before);
+        }
     }
 
     private void dispatch(Request r, Export export, InboundFrames in) throws IOException, InterruptedException {
@@ -323,7 +338,7 @@ public final class NbdConnection implements Runnable {
         boolean handedOff = false;
         try {
             if (write) {
-                a.payload = WritePayload.receive(in, payload, buffers, memory, this::reserveMemory);
+                a.payload = WritePayload.receive(in, payload, buffers, memory.claim(), this::reserveMemory);
             }
             if (mutating && !export.tryBeginWrite()) {
                 replyError(r, Errno.EPERM, "export " + export.name() + " is read-only", a);
@@ -331,9 +346,8 @@ public final class NbdConnection implements Runnable {
                 return;
             }
             if (r.type() == NBD_CMD_READ) {
-                long capacity = BufferPool.capacityFor(payload);
-                reserveMemory(capacity);
-                a.readReserved = capacity;
+                a.readClaim = memory.claim();
+                reserveMemory(a.readClaim, BufferPool.capacityFor(payload));
                 if (payload <= INLINE_READ_MAX && in.buffered() == 0 && readInline(r, export.device(), a)) {
                     handedOff = true;
                     return;

@@ -6,9 +6,11 @@ import java.time.Duration;
 /**
  * What one client may cost the server. {@code handshakeTimeout}: a connection that has not
  * chosen an export by then is closed (qemu-nbd uses 10 s), so silent connections cannot hold
- * the connection slots. {@code stallTimeout}: a request that has started to arrive, or a reply
- * that has started to leave, and moves no byte for this long ends its connection; an idle
- * client between requests is never timed out (a VM's disk may sit idle for hours).
+ * the connection slots. {@code stallTimeout}: a request's data must have arrived, and each
+ * reply must have left, within this time, or the connection ends (time the server itself
+ * makes a request wait for memory does not count); so a client cannot pin buffers by sending
+ * or reading slowly. An idle client between requests is never timed out (a VM's disk may sit
+ * idle for hours). The default allows a maximal 32 MiB request at 280 KB/s.
  * {@code connectionBufferBytes}: request payloads and replies one connection may have in
  * memory at once; past it the server stops reading that client's requests until its replies
  * drain. {@code bufferBudgetBytes}: the same for all connections together; a reader that

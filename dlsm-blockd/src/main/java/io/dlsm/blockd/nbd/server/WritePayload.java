@@ -17,27 +17,25 @@ final class WritePayload {
     static final int CHUNK = 256 * 1024;
 
     private final BufferPool buffers;
-    private final MemoryBudget budget;
+    private final MemoryBudget.Claim claim;
     private final List<ByteBuffer> chunks = new ArrayList<>();
-    private long reserved;
 
-    private WritePayload(BufferPool buffers, MemoryBudget budget) {
+    private WritePayload(BufferPool buffers, MemoryBudget.Claim claim) {
         this.buffers = buffers;
-        this.budget = budget;
+        this.claim = claim;
     }
 
-    /** Reads {@code length} bytes; on failure nothing stays reserved. */
-    static WritePayload receive(InboundFrames in, long length, BufferPool buffers, MemoryBudget budget,
+    /** Reads {@code length} bytes; on failure nothing stays claimed. */
+    static WritePayload receive(InboundFrames in, long length, BufferPool buffers, MemoryBudget.Claim claim,
                                 Reservations waiting) throws IOException, InterruptedException {
-        WritePayload p = new WritePayload(buffers, budget);
+        WritePayload p = new WritePayload(buffers, claim);
         boolean done = false;
         try {
             long left = length;
             while (left > 0) {
                 int n = (int) Math.min(left, CHUNK);
                 int capacity = BufferPool.capacityFor(n);
-                waiting.reserve(capacity);
-                p.reserved += capacity;
+                waiting.reserve(claim, capacity);
                 ByteBuffer b = buffers.acquire(n);
                 p.chunks.add(b);
                 in.readFully(b);
@@ -73,14 +71,11 @@ final class WritePayload {
             buffers.release(c);
         }
         chunks.clear();
-        if (reserved > 0) {
-            budget.release(reserved);
-            reserved = 0;
-        }
+        claim.release();
     }
 
     /** How a reader waits for the server's budget (it marks the connection as waiting meanwhile). */
     interface Reservations {
-        void reserve(long bytes) throws IOException, InterruptedException;
+        void reserve(MemoryBudget.Claim claim, long bytes) throws IOException, InterruptedException;
     }
 }
