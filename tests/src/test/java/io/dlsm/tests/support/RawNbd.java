@@ -35,11 +35,31 @@ public final class RawNbd implements AutoCloseable {
     /** Greeting read and client flags sent: the server now waits for options. */
     public static RawNbd handshakeStart(BlockdProcess blockd) throws IOException {
         RawNbd c = connect(blockd);
-        assertThat(c.in.readLong()).isEqualTo(NBDMAGIC);
-        assertThat(c.in.readLong()).isEqualTo(IHAVEOPT);
-        c.in.readUnsignedShort();
-        c.out.writeInt(NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES);
-        c.out.flush();
+        c.greet();
+        return c;
+    }
+
+    /** Reads the greeting and sends the client flags. */
+    public void greet() throws IOException {
+        assertThat(in.readLong()).isEqualTo(NBDMAGIC);
+        assertThat(in.readLong()).isEqualTo(IHAVEOPT);
+        in.readUnsignedShort();
+        out.writeInt(NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES);
+        out.flush();
+    }
+
+    /**
+     * In transmission on {@code export} with a small socket receive buffer, so replies the
+     * client does not read back up into the server quickly.
+     */
+    public static RawNbd transmissionWithReceiveBuffer(BlockdProcess blockd, String export, int receiveBuffer)
+            throws IOException {
+        Socket s = new Socket();
+        s.setReceiveBufferSize(receiveBuffer);
+        s.connect(new java.net.InetSocketAddress(InetAddress.getByName(blockd.nbdHost()), blockd.nbdPort()), 10_000);
+        RawNbd c = new RawNbd(s);
+        c.greet();
+        c.go(export);
         return c;
     }
 
