@@ -185,7 +185,10 @@ class BadInputAgainstBlockdTest {
                         + "%d stack trace lines in the log%n", r.frames(), r.connections(), r.seconds(),
                 r.verifiedOps(), context, fdsBefore, fdsAfter, directBefore, directAfter, traces);
         assertThat(r.frames()).isGreaterThanOrEqualTo(frames);
-        assertThat(directAfter).as("direct memory returns").isLessThanOrEqualTo(directBefore + (8L << 20));
+        // Bounded, not per connection: each of the 8 nbd-io workers may keep the JDK's cached
+        // temporary direct buffer (up to 1 MiB) from writing zeroes out of a heap buffer; a leak
+        // of even 100 bytes per connection would exceed this over a soak's 150,000 connections.
+        assertThat(directAfter).as("direct memory returns").isLessThanOrEqualTo(directBefore + (16L << 20));
         assertThat(traces).as("stack trace lines in %s", blockd.stderrLog()).isZero();
     }
 
