@@ -125,13 +125,17 @@ public final class Blockd implements Closeable {
         scheduler.scheduleWithFixedDelay(sinks::commitBitmaps, BITMAP_COMMIT_MS, BITMAP_COMMIT_MS,
                 TimeUnit.MILLISECONDS);
         workers = newWorkerPool(config.ioThreads());
-        nbd = new NbdServer(exports, workers, buffers, config.maxConnections());
+        nbd = new NbdServer(exports, workers, buffers, config.maxConnections(), config.nbdLimits());
         nbdAddress = nbd.start(config.nbdListen().toSocketAddress());
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         new JvmMemoryMetrics().bindTo(registry);
         new JvmThreadMetrics().bindTo(registry);
         new UptimeMetrics().bindTo(registry);
         registry.gauge("dlsm_nbd_connections", nbd, NbdServer::connectionCount);
+        registry.gauge("dlsm_nbd_handshaking_connections", nbd, NbdServer::handshakingCount);
+        registry.gauge("dlsm_nbd_buffer_reserved_bytes", nbd, NbdServer::bufferBytesReserved);
+        registry.gauge("dlsm_buffer_pool_in_use_bytes", buffers, BufferPool::inUseBytes);
+        registry.gauge("dlsm_buffer_pool_cached_bytes", buffers, BufferPool::cachedBytes);
         NodeKernel kernel = startKernelPath();
         HostPort api = config.apiListen();
         http = GrizzlyHttpServerFactory.createHttpServer(URI.create("http://" + api + "/"),

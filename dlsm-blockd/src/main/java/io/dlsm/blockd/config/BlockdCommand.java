@@ -1,6 +1,7 @@
 package io.dlsm.blockd.config;
 
 import io.dlsm.blockd.dm.KernelPathSetting;
+import io.dlsm.blockd.nbd.server.NbdLimits;
 import java.nio.file.Path;
 import java.util.Optional;
 import java.util.concurrent.Callable;
@@ -42,6 +43,28 @@ public final class BlockdCommand implements Callable<Integer> {
             description = "NBD connections accepted at once (default: ${DEFAULT-VALUE}).")
     int maxConnections;
 
+    @Option(names = "--nbd-handshake-timeout", paramLabel = "SECONDS", defaultValue = "10",
+            description = "An NBD connection that has not chosen an export by then is closed, so silent "
+                    + "connections cannot hold the --max-connections slots (default: ${DEFAULT-VALUE}).")
+    int nbdHandshakeTimeoutSeconds;
+
+    @Option(names = "--nbd-stall-timeout", paramLabel = "SECONDS", defaultValue = "120",
+            description = "A request's data must arrive, and each reply must leave, within this time, or the NBD "
+                    + "connection ends, so slow senders and readers cannot pin buffers; idle clients are never "
+                    + "timed out (default: ${DEFAULT-VALUE}).")
+    int nbdStallTimeoutSeconds;
+
+    @Option(names = "--nbd-connection-buffer", paramLabel = "BYTES", defaultValue = "67108864",
+            description = "Request and reply data one NBD connection may hold in memory; past it the server reads "
+                    + "no more of that client's requests until it reads its replies; at least 33554432, the "
+                    + "largest request (default: ${DEFAULT-VALUE}).")
+    long nbdConnectionBufferBytes;
+
+    @Option(names = "--nbd-buffer-budget", paramLabel = "BYTES", defaultValue = "536870912",
+            description = "Request and reply buffers all NBD connections together may hold; a connection that "
+                    + "would exceed it waits; at least --nbd-connection-buffer (default: ${DEFAULT-VALUE}).")
+    long nbdBufferBudgetBytes;
+
     @Option(names = "--token-file", paramLabel = "FILE",
             description = "File holding the bearer token every control API call must carry.")
     Path tokenFile;
@@ -80,6 +103,16 @@ public final class BlockdCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(new CommandLine(this),
                     "--io-threads, --max-connections and --source-retry-deadline must be at least 1");
         }
+        if (nbdHandshakeTimeoutSeconds < 1 || nbdStallTimeoutSeconds < 1) {
+            throw new CommandLine.ParameterException(new CommandLine(this),
+                    "--nbd-handshake-timeout and --nbd-stall-timeout must be at least 1");
+        }
+        try {
+            nbdLimits();
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(new CommandLine(this),
+                    "--nbd-connection-buffer / --nbd-buffer-budget: " + e.getMessage());
+        }
         if ((backendUrl == null) != (nodeName == null)) {
             throw new CommandLine.ParameterException(new CommandLine(this),
                     "--backend-url and --node-name go together");
@@ -97,7 +130,12 @@ public final class BlockdCommand implements Callable<Integer> {
         }
         return new BlockdConfig(dataDir, HostPort.parse(nbdListen), HostPort.parse(apiListen), ioThreads,
                 maxConnections, Optional.ofNullable(tokenFile),
-                java.time.Duration.ofSeconds(sourceRetryDeadlineSeconds), registration, kernelPath);
+                java.time.Duration.ofSeconds(sourceRetryDeadlineSeconds), registration, kernelPath, nbdLimits());
+    }
+
+    private NbdLimits nbdLimits() {
+        return new NbdLimits(java.time.Duration.ofSeconds(nbdHandshakeTimeoutSeconds),
+                java.time.Duration.ofSeconds(nbdStallTimeoutSeconds), nbdConnectionBufferBytes, nbdBufferBudgetBytes);
     }
 
     /** Parses and runs; returns the process exit code. */

@@ -78,7 +78,9 @@ class BlockdCommandTest {
     @Test
     void badValuesFailWithoutStartingTheDaemon() {
         for (String[] args : new String[][] {{"--io-threads", "0"}, {"--max-connections", "-1"},
-            {"--io-threads", "many"}, {"--no-such-flag"}, {"--nbd-listen", "nohost"}}) {
+            {"--io-threads", "many"}, {"--no-such-flag"}, {"--nbd-listen", "nohost"},
+            {"--nbd-handshake-timeout", "0"}, {"--nbd-stall-timeout", "-5"},
+            {"--nbd-connection-buffer", "1048576"}, {"--nbd-buffer-budget", "33554432"}}) {
             AtomicReference<BlockdConfig> seen = new AtomicReference<>();
             PrintStream err = System.err;
             System.setErr(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
@@ -110,7 +112,18 @@ class BlockdCommandTest {
             System.setOut(out);
         }
         assertThat(code).isZero();
-        assertThat(captured.toString(StandardCharsets.UTF_8)).contains("--data-dir", "--nbd-listen", "--api-listen");
+        assertThat(captured.toString(StandardCharsets.UTF_8)).contains("--data-dir", "--nbd-listen", "--api-listen",
+                "--nbd-handshake-timeout", "--nbd-stall-timeout", "--nbd-connection-buffer", "--nbd-buffer-budget");
+    }
+
+    @Test
+    void nbdLimitsDefaultToTheServersAndCanBeSet() {
+        assertThat(parse().nbdLimits()).isEqualTo(io.dlsm.blockd.nbd.server.NbdLimits.DEFAULTS);
+        assertThat(parse().nbdLimits().handshakeTimeout()).isEqualTo(java.time.Duration.ofSeconds(10));
+        assertThat(parse("--nbd-handshake-timeout", "3", "--nbd-stall-timeout", "30", "--nbd-connection-buffer",
+                "33554432", "--nbd-buffer-budget", "1073741824").nbdLimits())
+                .isEqualTo(new io.dlsm.blockd.nbd.server.NbdLimits(java.time.Duration.ofSeconds(3),
+                        java.time.Duration.ofSeconds(30), 32L << 20, 1L << 30));
     }
 
     @Test

@@ -92,6 +92,81 @@ public final class BlockdProcess implements AutoCloseable {
         return process != null && process.isAlive();
     }
 
+    /**
+     * One sample from GET /metrics: {@code series} is the metric name with its labels as the
+     * exposition prints them, e.g. {@code jvm_buffer_memory_used_bytes{id="direct"}}.
+     */
+    public long metric(String series) {
+        try {
+            java.net.http.HttpResponse<String> r = java.net.http.HttpClient.newHttpClient().send(
+                    java.net.http.HttpRequest.newBuilder(java.net.URI.create(apiBase + "/metrics"))
+                            .timeout(Duration.ofSeconds(15)).build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofString());
+            for (String line : r.body().split("\n")) {
+                if (line.startsWith(series + " ")) {
+                    return (long) Double.parseDouble(line.substring(series.length() + 1).trim());
+                }
+            }
+            throw new AssertionError("no series " + series + " in blockd's /metrics (status " + r.statusCode() + ")");
+        } catch (IOException e) {
+            throw new UncheckedIOException("GET /metrics failed; log: " + stderrLog, e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Polls a metric until {@code done} holds (bounded); returns the last value. */
+    public long awaitMetric(String series, java.util.function.LongPredicate done, Duration deadline) {
+        return await("metric " + series, () -> metric(series), done, deadline);
+    }
+
+    /** Files the daemon has open (/proc/PID/fd): sockets, volumes, selectors. */
+    public long openFileCount() {
+        try (java.util.stream.Stream<Path> fds = Files.list(Path.of("/proc", Long.toString(pid()), "fd"))) {
+            return fds.count();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot list blockd's open files", e);
+        }
+    }
+
+    public long awaitOpenFiles(java.util.function.LongPredicate done, Duration deadline) {
+        return await("open file count", this::openFileCount, done, deadline);
+    }
+
+    /** Lines of Java stack traces in the daemon's log so far ("\tat ..." frames). */
+    public long stackTraceCount() {
+        return logLines(l -> l.startsWith("\tat "));
+    }
+
+    /** Lines of the daemon's log so far that satisfy {@code p}. */
+    public long logLines(java.util.function.Predicate<String> p) {
+        try (java.util.stream.Stream<String> lines = Files.lines(stderrLog, StandardCharsets.UTF_8)) {
+            return lines.filter(p).count();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + stderrLog, e);
+        }
+    }
+
+    private static long await(String what, java.util.function.LongSupplier sample,
+                              java.util.function.LongPredicate done, Duration deadline) {
+        long end = System.nanoTime() + deadline.toNanos();
+        long v = sample.getAsLong();
+        while (!done.test(v)) {
+            if (System.nanoTime() > end) {
+                throw new AssertionError(what + " still " + v + " after " + deadline);
+            }
+            try {
+                Thread.sleep(100);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException(e);
+            }
+            v = sample.getAsLong();
+        }
+        return v;
+    }
+
     /** Creates a volume and returns its JSON; fails unless the API answers 201. */
     public JsonNode createVolume(String name, long sizeBytes, boolean readOnly) {
         JsonHttp.Reply r = call("POST", "/v1/volumes", Map.of("name", name, "sizeBytes", sizeBytes, "readOnly", readOnly));

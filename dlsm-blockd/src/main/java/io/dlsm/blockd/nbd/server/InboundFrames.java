@@ -12,26 +12,42 @@ import java.nio.channels.ReadableByteChannel;
 final class InboundFrames {
     private final ReadableByteChannel ch;
     private final ByteBuffer buf;
+    /** True while a frame is partly received: the watchdog's "a request has started". */
+    private volatile boolean midFrame;
 
-    InboundFrames(ReadableByteChannel ch, int bufferSize) {
+    /** {@code buf} is the receive buffer, owned by the caller. */
+    InboundFrames(ReadableByteChannel ch, ByteBuffer buf) {
         this.ch = ch;
-        this.buf = ByteBuffer.allocateDirect(bufferSize);
-        buf.flip();
+        this.buf = buf;
+        buf.clear().flip();
     }
 
     /** Fills {@code dst} to its limit. */
     void readFully(ByteBuffer dst) throws IOException {
+        int start = dst.position();
         drainInto(dst);
-        while (dst.hasRemaining()) {
-            if (dst.remaining() >= buf.capacity()) {
-                if (ch.read(dst) < 0) {
-                    throw eof(dst.remaining());
+        try {
+            while (dst.hasRemaining()) {
+                if (dst.position() > start || buf.hasRemaining()) {
+                    midFrame = true;
                 }
-            } else {
-                refill(dst.remaining());
-                drainInto(dst);
+                if (dst.remaining() >= buf.capacity()) {
+                    if (ch.read(dst) < 0) {
+                        throw eof(dst.remaining());
+                    }
+                } else {
+                    refill(dst.remaining());
+                    midFrame = true;
+                    drainInto(dst);
+                }
             }
+        } finally {
+            midFrame = false;
         }
+    }
+
+    boolean midFrame() {
+        return midFrame;
     }
 
     /** Bytes already received and not yet consumed: the start of requests the client has queued. */
@@ -42,6 +58,7 @@ final class InboundFrames {
     /** Discards {@code n} bytes. */
     void skip(long n) throws IOException {
         long left = n;
+        midFrame = n > 0;
         while (left > 0) {
             if (!buf.hasRemaining()) {
                 refill(1);
@@ -50,6 +67,7 @@ final class InboundFrames {
             buf.position(buf.position() + k);
             left -= k;
         }
+        midFrame = false;
     }
 
     private void drainInto(ByteBuffer dst) {
@@ -68,6 +86,9 @@ final class InboundFrames {
             while (buf.position() < atLeast) {
                 if (ch.read(buf) < 0) {
                     throw eof(atLeast - buf.position());
+                }
+                if (buf.position() > 0) {
+                    midFrame = true;
                 }
             }
         } finally {

@@ -17,12 +17,22 @@ import java.util.concurrent.TimeUnit;
 final class NbdServerFixture implements AutoCloseable {
     final ExportRegistry exports = new ExportRegistry();
     private final ExecutorService workers = Executors.newFixedThreadPool(4);
-    private final NbdServer server = new NbdServer(exports, workers, new BufferPool(64L << 20), 64);
+    final BufferPool buffers = new BufferPool(64L << 20);
+    private final NbdServer server;
     private final List<RawNbdClient> clients = new ArrayList<>();
     final InetSocketAddress address;
 
     NbdServerFixture() throws IOException {
+        this(NbdLimits.DEFAULTS);
+    }
+
+    NbdServerFixture(NbdLimits limits) throws IOException {
+        server = new NbdServer(exports, workers, buffers, 64, limits);
         address = server.start(new InetSocketAddress("127.0.0.1", 0));
+    }
+
+    NbdServer server() {
+        return server;
     }
 
     Export export(String name, BlockDevice device) {
