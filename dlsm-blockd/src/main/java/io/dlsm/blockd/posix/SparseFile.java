@@ -3,6 +3,7 @@ package io.dlsm.blockd.posix;
 import com.sun.jna.LastErrorException;
 import com.sun.jna.Memory;
 import com.sun.jna.Native;
+import io.dlsm.blockd.block.BlockIoException;
 import io.dlsm.blockd.block.Extent;
 import java.io.Closeable;
 import java.io.IOException;
@@ -51,8 +52,10 @@ public final class SparseFile implements Closeable {
             if (e.getErrorCode() == LibC.EOPNOTSUPP) {
                 return Result.UNSUPPORTED;
             }
-            if (e.getErrorCode() == LibC.ENOSPC) {
-                throw new IOException("no space left for " + path);
+            if (FullFileSystem.errnoOf(e).isPresent()) {
+                throw new BlockIoException(FullFileSystem.errnoOf(e).get(), "fallocate(" + mode + ") on " + path
+                        + ": " + (e.getErrorCode() == LibC.ENOSPC ? "no space left on its file system"
+                        : "disk quota exceeded"), e);
             }
             throw new IOException("fallocate(" + mode + ") on " + path + " failed: errno "
                     + e.getErrorCode(), e);

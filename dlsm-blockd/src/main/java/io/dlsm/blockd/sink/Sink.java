@@ -59,6 +59,8 @@ public final class Sink implements BlockDevice {
     private final Object stateLock = new Object();
     private volatile SinkRecord record;
     private volatile String lastError;
+    /** Set while the local file system refuses the sink's writes: the operator's message. */
+    private volatile String noSpace;
     private volatile Consumer<Sink> onHydrated = s -> { };
 
     Sink(SinkRecord record, FileBlockDevice local, RegionBitmap present, RegionBitmap written,
@@ -190,6 +192,40 @@ public final class Sink implements BlockDevice {
                 log.warn("sink {}: could not record DEGRADED: {}", name, e.toString());
             }
         }
+    }
+
+    /**
+     * The local file system refused a write of this sink ({@code cause}'s errno is ENOSPC or
+     * EDQUOT); returns whether that is news (the first refusal since space was last there).
+     */
+    boolean noSpace(IOException cause) {
+        boolean news = noSpace == null;
+        noSpace = "no space left for sink " + name + " on this node: " + cause.getMessage()
+                + ". Hydration is paused and resumes by itself once space is freed; until then guest"
+                + " writes and first reads of regions not yet here fail with ENOSPC (QEMU with"
+                + " werror=enospc pauses the VM; resume it after freeing space)";
+        return news;
+    }
+
+    /** A local write of the sink succeeded: whatever filled the file system is over. */
+    void spaceAvailable() {
+        if (noSpace != null) {
+            noSpace = null;
+            log.info("sink {}: the local file system takes writes again", name);
+        }
+    }
+
+    SinkCondition condition() {
+        if (noSpace != null) {
+            return SinkCondition.NO_SPACE;
+        }
+        return record.state() == SinkState.DEGRADED ? SinkCondition.SOURCE_UNREACHABLE : SinkCondition.OK;
+    }
+
+    /** What stands in the way now, or the last error seen. */
+    String problem() {
+        String full = noSpace;
+        return full != null ? full : lastError;
     }
 
     void recovered() {
@@ -508,10 +544,12 @@ public final class Sink implements BlockDevice {
                     // readAsync fills [position, limit) without moving the position.
                     link.call(c -> SourceLink.await(c.readAsync(off, buf.clear().limit(len))));
                     local.write(off, buf, false);
+                    spaceAvailable();
                 } catch (BlockIoException e) {
                     if (e.errno() == Errno.EIO) {
                         degrade(e.getMessage());
                     }
+                    noteFull(e);
                     throw e;
                 } finally {
                     buffers.release(buf);
@@ -564,7 +602,7 @@ public final class Sink implements BlockDevice {
         long last = regionOf(end - 1);
         markWritten(first, last);
         if (allPresent(first, last)) {
-            change.run();
+            runLocal(change);
             return;
         }
         boolean headPartial = offset > regionStart(first) || end < regionEnd(first);
@@ -583,7 +621,7 @@ public final class Sink implements BlockDevice {
             if (tailPartial && !skipPartialAbsent) {
                 ensureLocal(regionStart(last), 1);
             }
-            change.run();
+            runLocal(change);
             for (long r : claimed) {
                 markPresent(r);
                 counters.overwrittenNeverFetched.add(regionEnd(r) - regionStart(r));
@@ -595,6 +633,25 @@ public final class Sink implements BlockDevice {
             claim.complete(null);
         }
         checkHydrated();
+    }
+
+    /** A change of the local file, telling the sink's condition whether it found room. */
+    private void runLocal(IoAction change) throws IOException {
+        try {
+            change.run();
+        } catch (BlockIoException e) {
+            noteFull(e);
+            throw e;
+        }
+        spaceAvailable();
+    }
+
+    private void noteFull(BlockIoException e) {
+        if (e.errno() == Errno.ENOSPC || e.errno() == Errno.EDQUOT) {
+            if (noSpace(e)) {
+                log.warn("sink {}: {}", name, noSpace);
+            }
+        }
     }
 
     /** Claims region r if absent (waiting out anyone else's claim first); records it in claimed. */

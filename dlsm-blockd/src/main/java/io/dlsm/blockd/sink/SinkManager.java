@@ -573,7 +573,7 @@ public final class SinkManager implements Closeable {
                 c.fetchedOnDemand.sum(), c.copiedInBackground.sum(), c.skippedHoles.sum(),
                 c.overwrittenNeverFetched.sum(), c.proxiedReads.sum(), c.proxiedWrites.sum(), c.migratedBack.sum(),
                 c.wireBytesReceived(), m.limiter.rate(), rate, eta, s.link().failures(), r.t0(), r.t1(), r.t2(),
-                s.lastError());
+                s.problem(), s.condition());
     }
 
     private Managed managed(String name) {
