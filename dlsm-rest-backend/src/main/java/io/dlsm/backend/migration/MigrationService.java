@@ -357,7 +357,7 @@ public final class MigrationService {
             throw e;
         }
         Migration next = m.withPending(PendingAction.NONE, clock.instant())
-                .withProgress(MigrationProgress.of(sink, m.progress().allocatedBytes())).withError(null);
+                .withProgress(MigrationProgress.of(sink, m.progress().allocatedBytes(), m.targetNode())).withError(null);
         long t2 = System.nanoTime();
         save(next);
         LOG.info("migration {}: switched, sink is {} (fence {} ms, activate {} ms, record {} ms)", m.id(), sink.state(),
@@ -382,7 +382,7 @@ public final class MigrationService {
                 }
             }
             client.getSink(target, m.volume()).ifPresent(s -> remember(
-                    m.withProgress(MigrationProgress.of(s, m.progress().allocatedBytes()))));
+                    m.withProgress(MigrationProgress.of(s, m.progress().allocatedBytes(), m.targetNode()))));
             return false;
         }
         Optional<BlockdSink> sink = client.getSink(target, m.volume());
@@ -400,7 +400,16 @@ public final class MigrationService {
 
     /** Maps the sink's state onto the migration; true if that changed the migration's state. */
     private boolean follow(Migration m, BlockdSink sink) {
-        Migration withProgress = m.withProgress(MigrationProgress.of(sink, m.progress().allocatedBytes()));
+        Migration withProgress = m.withProgress(MigrationProgress.of(sink, m.progress().allocatedBytes(), m.targetNode()));
+        String condition = withProgress.progress().condition();
+        if (condition != null && !condition.equals(m.progress().condition())) {
+            if (withProgress.progress().conditionMessage() != null) {
+                LOG.warn("migration {}: the target sink is {}: {}", m.id(), condition,
+                        withProgress.progress().conditionMessage());
+            } else if (m.progress().condition() != null) {
+                LOG.info("migration {}: the target sink is {} again", m.id(), condition);
+            }
+        }
         switch (sink.state()) {
             case "COMMITTED" -> {
                 commit(withProgress);

@@ -105,6 +105,32 @@ class MigrationResourceTest extends ApiTestSupport {
     }
 
     @Test
+    void aTargetSinkOutOfSpaceShowsInTheMigrationWithTheNodeAndClearsWhenItResumes() {
+        String id = (String) json(post("/v1/migrations", Map.of("volume", "v1", "targetNode", "n2"))).get("id");
+        drive(id);
+        sourceReports(0, true);
+        when(nodeClient().activateFencedSink(any(), eq("v1"))).thenReturn(sink("ACTIVE", 0.2));
+        BlockdSink full = new BlockdSink("v1", "ACTIVE", 1024, 200, 0.2, 0, 0, 0, 0, 0, 0, null, null, null, null,
+                "no space left for sink v1 on this node: free space in /var/lib/dlsm/sinks", "NO_SPACE");
+        when(nodeClient().getSink(any(), eq("v1"))).thenReturn(Optional.of(full));
+        drive(id);
+        drive(id);
+        @SuppressWarnings("unchecked")
+        Map<String, Object> progress = (Map<String, Object>) json(target("/v1/migrations/" + id).request().get())
+                .get("progress");
+        assertThat(progress).containsEntry("condition", "NO_SPACE");
+        assertThat((String) progress.get("conditionMessage")).isEqualTo(
+                "node 'n2': no space left for sink v1 on this node: free space in /var/lib/dlsm/sinks");
+
+        when(nodeClient().getSink(any(), eq("v1"))).thenReturn(Optional.of(sink("ACTIVE", 0.3)));
+        drive(id);
+        @SuppressWarnings("unchecked")
+        Map<String, Object> after = (Map<String, Object>) json(target("/v1/migrations/" + id).request().get())
+                .get("progress");
+        assertThat(after.get("conditionMessage")).isNull();
+    }
+
+    @Test
     void watcherSwitchesWhenTheSourceFencedItselfAndCompletesOnCommit() {
         String id = (String) json(post("/v1/migrations", Map.of("volume", "v1", "targetNode", "n2"))).get("id");
         drive(id);
@@ -298,7 +324,7 @@ class MigrationResourceTest extends ApiTestSupport {
     private static BlockdSink sink(String state, double progress) {
         long total = 1024;
         return new BlockdSink("v1", state, total, (long) (total * progress), progress, 0, 0, 0, 0, 0, 0, null,
-                null, null, null, null);
+                null, null, null, null, "OK");
     }
 
     private void drive(String id) {
