@@ -107,6 +107,11 @@ final class BackgroundCopier implements Runnable {
         store.shutdown();
     }
 
+    /** See {@link SourceLink#repoint}: the copier's next attempt goes to the new address. */
+    void repoint(SinkRecord.SourceAddress moved) {
+        link.repoint(moved);
+    }
+
     RateLimiter limiter() {
         return limiter;
     }
