@@ -180,6 +180,30 @@ class BackendMigrationAgainstBlockdTest {
         assertContent(b);
     }
 
+    @Test
+    void sourceBlockdRestartedOnANewPortMidHydrationIsFollowedByTheSink() throws Exception {
+        String id = startThrottledHydration();
+        int oldPort = a.nbdPort();
+        long t0 = System.nanoTime();
+        a.stop();
+        // Held while A starts again, so it cannot get its old port back.
+        try (java.net.ServerSocket hold = new java.net.ServerSocket(oldPort, 1,
+                java.net.InetAddress.getByName("127.0.0.1"))) {
+            a.restart();
+        }
+        assertThat(a.nbdPort()).isNotEqualTo(oldPort);
+        String expected = "nbd://127.0.0.1:" + a.nbdPort() + "/";
+        await("the backend repointed the sink at A's new port", () ->
+                b.call("GET", "/v1/sinks/vol", null).body().path("source").asText().startsWith(expected));
+        long repointedMs = (System.nanoTime() - t0) / 1_000_000;
+        await("bandwidth lifted, or nothing left to lift", () -> liftBandwidth(id));
+        awaitCommittedAndCleanedUp(id);
+        System.out.println("backend repoint: sink followed " + repointedMs + " ms after A's stop, committed "
+                + (System.nanoTime() - t0) / 1_000_000 + " ms after it");
+        assertThat(java.nio.file.Files.readString(backend.stderrLog())).contains("repointing");
+        assertContent(b);
+    }
+
     // ------------------------------------------------------------------ helpers
 
     /**
