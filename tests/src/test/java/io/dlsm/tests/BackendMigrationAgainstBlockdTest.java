@@ -29,7 +29,7 @@ class BackendMigrationAgainstBlockdTest {
     private static final long MIB = 1L << 20;
     private static final long SIZE = 16 * MIB;
     private static final int DATA_MIB = 8;
-    private static final Duration WAIT = Duration.ofSeconds(90);
+    private static final Duration WAIT = Duration.ofSeconds(180);
 
     @TempDir
     Path tmp;

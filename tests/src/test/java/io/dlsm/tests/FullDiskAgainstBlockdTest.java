@@ -28,7 +28,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class FullDiskAgainstBlockdTest {
     private static final long MIB = 1L << 20;
-    private static final Duration WAIT = Duration.ofSeconds(120);
+    private static final Duration WAIT = Duration.ofSeconds(180);
 
     @TempDir
     Path tmp;

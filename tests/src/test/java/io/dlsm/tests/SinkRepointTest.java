@@ -27,7 +27,7 @@ import org.junit.jupiter.api.io.TempDir;
 class SinkRepointTest {
     private static final long MIB = 1L << 20;
     private static final long SIZE = 16 * MIB;
-    private static final Duration WAIT = Duration.ofSeconds(120);
+    private static final Duration WAIT = Duration.ofSeconds(180);
 
     @TempDir
     Path tmp;
