@@ -308,8 +308,42 @@ public final class Sink implements BlockDevice {
         })) {
             return;
         }
-        ensureLocal(offset, dst.remaining());
+        try {
+            ensureLocal(offset, dst.remaining());
+        } catch (BlockIoException e) {
+            if (e.errno() != Errno.ENOSPC && e.errno() != Errno.EDQUOT) {
+                throw e;
+            }
+            readAroundFullDisk(offset, dst);
+            return;
+        }
         local.read(offset, dst);
+    }
+
+    /**
+     * This node's disk is full, so absent regions cannot be stored: they are read from the
+     * source without keeping them (it is fenced, and nothing was written here to a region that
+     * is absent, so its bytes are the source's), the present ones locally. The guest's reads go
+     * on; only its writes wait for space (QEMU's werror=enospc pauses the VM for those).
+     */
+    private void readAroundFullDisk(long offset, ByteBuffer dst) throws IOException {
+        long end = offset + dst.remaining();
+        int base = dst.position();
+        long pos = offset;
+        while (pos < end) {
+            long r = regionOf(pos);
+            long stop = Math.min(end, regionEnd(r));
+            ByteBuffer piece = dst.duplicate().limit(base + (int) (stop - offset)).position(base + (int) (pos - offset));
+            if (present.get(r)) {
+                local.read(pos, piece);
+            } else {
+                long at = pos;
+                link.call(c -> SourceLink.await(c.readAsync(at, piece.duplicate())));
+                counters.proxiedReads.add(stop - pos);
+            }
+            pos = stop;
+        }
+        dst.position(dst.limit());
     }
 
     /**
