@@ -116,14 +116,7 @@ class FullDiskAgainstBlockdTest {
                 small.resolve("node").toString()).doesNotContain("unreachable");
         // Reads go on, regions that cannot be stored come from the source unkept; a write to a
         // region not yet here (it must be fetched and stored first) is ENOSPC, not EIO.
-        byte[] whole = new byte[(int) size];
-        try (NbdClient c = NbdClient.connect(dest.nbdHost(), dest.nbdPort(), "vol")) {
-            for (long off = 0; off < size; off += MIB) {
-                ByteBuffer b = ByteBuffer.allocate((int) MIB);
-                c.read(off, b);
-                System.arraycopy(b.array(), 0, whole, (int) off, (int) MIB);
-            }
-        }
+        byte[] whole = dest.readExport("vol", size);
         assertThat(Arrays.mismatch(whole, model)).as("first byte read while the disk is full that differs").isEqualTo(-1);
         long absent = firstAbsentDataMiB(model, stuck);
         PeerCommand.Result write = PeerCommand.run(PeerCommand.DEFAULT_TIMEOUT, "qemu-io", "-f", "raw",
@@ -139,14 +132,7 @@ class FullDiskAgainstBlockdTest {
         JsonNode done = sink();
         System.out.println("full disk, sink after space was freed: " + done);
         assertThat(done.path("condition").asText()).isEqualTo("OK");
-        byte[] got = new byte[(int) size];
-        try (NbdClient c = NbdClient.connect(dest.nbdHost(), dest.nbdPort(), "vol")) {
-            for (long off = 0; off < size; off += MIB) {
-                ByteBuffer b = ByteBuffer.allocate((int) MIB);
-                c.read(off, b);
-                System.arraycopy(b.array(), 0, got, (int) off, (int) MIB);
-            }
-        }
+        byte[] got = dest.readExport("vol", size);
         assertThat(Arrays.mismatch(got, model)).as("first byte that differs from the source").isEqualTo(-1);
     }
 

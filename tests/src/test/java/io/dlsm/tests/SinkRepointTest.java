@@ -117,14 +117,7 @@ class SinkRepointTest {
         System.out.println("repoint: call " + repointMs + " ms, first region after it " + resumedMs
                 + " ms, committed " + committedMs + " ms after it; " + sink());
 
-        byte[] got = new byte[(int) SIZE];
-        try (NbdClient c = NbdClient.connect(dest.nbdHost(), dest.nbdPort(), "vol")) {
-            for (long off = 0; off < SIZE; off += MIB) {
-                ByteBuffer b = ByteBuffer.allocate((int) MIB);
-                c.read(off, b);
-                System.arraycopy(b.array(), 0, got, (int) off, (int) MIB);
-            }
-        }
+        byte[] got = dest.readExport("vol", SIZE);
         assertThat(Arrays.mismatch(got, model)).as("first byte that differs from the source").isEqualTo(-1);
         assertThat(dest.call("PUT", "/v1/sinks/vol/source", moved).status()).as("a committed sink reads no source")
                 .isEqualTo(409);

@@ -105,6 +105,19 @@ public final class BlockdProcess implements AutoCloseable {
         return createVolume(name, sizeBytes, false);
     }
 
+    /** Every byte of {@code export} (at most 2 GiB), read over NBD in 1 MiB requests. */
+    public byte[] readExport(String export, long size) throws IOException {
+        byte[] out = new byte[Math.toIntExact(size)];
+        try (io.dlsm.blockd.nbd.client.NbdClient c = io.dlsm.blockd.nbd.client.NbdClient.connect(nbdHost, nbdPort,
+                export)) {
+            for (int off = 0; off < out.length; off += 1 << 20) {
+                java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(out, off, Math.min(1 << 20, out.length - off)).slice();
+                c.read(off, b);
+            }
+        }
+        return out;
+    }
+
     /** A JSON call with a body serialized from {@code body} (null = no body). */
     public JsonHttp.Reply call(String method, String path, Object body) {
         return api.call(apiBase, method, path, body);
