@@ -16,6 +16,10 @@ mvn -B -ntp verify "$@"
 # prepare, memory migration, fence, activate, hydration, commit; the guest verifies its records.
 "$root/tests/vm/vm-migration-short.sh"
 
+# A full disk under blockd pauses a QEMU guest (werror=enospc) instead of failing its I/O;
+# resumed after space is freed, it loses nothing (tests/vm/vm-enospc.sh mounts a small tmpfs).
+"$root/tests/vm/vm-enospc.sh"
+
 # The kernel path (device-mapper + nbd) in a Debian guest under QEMU TCG: this host has neither.
 "$root/tests/kernel/kernel-path-test.sh"
 

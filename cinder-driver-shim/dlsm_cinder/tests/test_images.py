@@ -58,11 +58,18 @@ class ImageCopyTestCase(base.DriverTestCase):
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.addCleanup(proc.wait, 10)
         self.addCleanup(proc.kill)
-        for _ in range(100):
+        # Bounded by a deadline generous for a loaded machine, and failing
+        # plainly: a count of short tries ran out before qemu-nbd listened.
+        deadline = time.monotonic() + 60
+        while True:
             try:
-                socket.create_connection(('127.0.0.1', port), 0.1).close()
+                socket.create_connection(('127.0.0.1', port), 1).close()
                 break
             except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    self.fail('qemu-nbd did not listen on port %d: %s' % (
+                        port, proc.stderr.read().decode(errors='replace')
+                        if proc.poll() is not None else 'still starting after 60 s'))
                 time.sleep(0.05)
         self.images = _ImageService()
 

@@ -109,7 +109,7 @@ class MainProcessTest {
         });
         String line;
         try {
-            line = ready.get(30, TimeUnit.SECONDS);
+            line = ready.get(180, TimeUnit.SECONDS);
         } catch (Exception e) {
             throw new AssertionError("no READY line; stderr:\n" + Files.readString(dir.resolve("stderr.log")), e);
         }
@@ -129,7 +129,7 @@ class MainProcessTest {
     }
 
     private HttpResponse<String> send(HttpRequest.Builder request) throws Exception {
-        return http.send(request.timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
+        return http.send(request.timeout(Duration.ofSeconds(60)).build(), HttpResponse.BodyHandlers.ofString());
     }
 
     private static URI uri(String api, String path) {

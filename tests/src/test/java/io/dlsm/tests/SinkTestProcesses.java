@@ -24,7 +24,7 @@ import java.util.concurrent.TimeUnit;
  * handle (SIGKILL for the crash tests), never by name.
  */
 final class SinkTestProcesses {
-    static final Duration READY_TIMEOUT = Duration.ofSeconds(30);
+    static final Duration READY_TIMEOUT = Duration.ofSeconds(180);
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final HttpClient HTTP = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
             .connectTimeout(Duration.ofSeconds(5)).build();

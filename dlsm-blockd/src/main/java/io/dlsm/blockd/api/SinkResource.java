@@ -68,6 +68,13 @@ public final class SinkResource {
         return sinks.setBandwidth(name, body == null ? null : body.bytesPerSecond());
     }
 
+    /** The source moved: {@code {host, port[, export]}}; the sink reconnects there. */
+    @PUT
+    @Path("{name}/source")
+    public SinkStatus source(@PathParam("name") String name, SinkManager.Repoint body) {
+        return sinks.repoint(name, body);
+    }
+
     @POST
     @Path("{name}/abort")
     public SinkStatus abort(@PathParam("name") String name) {

@@ -11,6 +11,8 @@ public enum Errno {
     ENOMEM,
     EINVAL,
     ENOSPC,
+    /** A quota is exhausted: NBD has no such value, so the peer is told ENOSPC. */
+    EDQUOT,
     EOVERFLOW,
     ENOTSUP,
     ESHUTDOWN

@@ -13,7 +13,9 @@ public final class NbdErrors {
             case EIO -> 5;
             case ENOMEM -> 12;
             case EINVAL -> 22;
-            case ENOSPC -> 28;
+            // QEMU pauses a guest on ENOSPC (werror=enospc) and resumes it once space is
+            // freed, while EIO is a guest I/O error: a full quota is the same condition.
+            case ENOSPC, EDQUOT -> 28;
             case EOVERFLOW -> 75;
             case ENOTSUP -> 95;
             case ESHUTDOWN -> 108;

@@ -25,6 +25,7 @@ public interface LibC extends Library {
     int ENXIO = 6;
     int EOPNOTSUPP = 95;
     int ENOSPC = 28;
+    int EDQUOT = 122;
     int SYNC_FILE_RANGE_WAIT_BEFORE = 1;
     int SYNC_FILE_RANGE_WRITE = 2;
     int SYNC_FILE_RANGE_WAIT_AFTER = 4;

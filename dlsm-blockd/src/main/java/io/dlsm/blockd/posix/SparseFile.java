@@ -3,6 +3,7 @@ package io.dlsm.blockd.posix;
 import com.sun.jna.LastErrorException;
 import com.sun.jna.Memory;
 import com.sun.jna.Native;
+import io.dlsm.blockd.block.BlockIoException;
 import io.dlsm.blockd.block.Extent;
 import java.io.Closeable;
 import java.io.IOException;
@@ -51,8 +52,10 @@ public final class SparseFile implements Closeable {
             if (e.getErrorCode() == LibC.EOPNOTSUPP) {
                 return Result.UNSUPPORTED;
             }
-            if (e.getErrorCode() == LibC.ENOSPC) {
-                throw new IOException("no space left for " + path);
+            if (FullFileSystem.errnoOf(e).isPresent()) {
+                throw new BlockIoException(FullFileSystem.errnoOf(e).get(), "fallocate(" + mode + ") on " + path
+                        + ": " + (e.getErrorCode() == LibC.ENOSPC ? "no space left on its file system"
+                        : "disk quota exceeded"), e);
             }
             throw new IOException("fallocate(" + mode + ") on " + path + " failed: errno "
                     + e.getErrorCode(), e);
@@ -61,11 +64,18 @@ public final class SparseFile implements Closeable {
 
     /**
      * Data and hole extents of [offset, end), end &lt;= file size, at most {@code maxExtents}
-     * of them; the last one may stop short of {@code end}.
+     * of them; the last one may stop short of {@code end}. Contiguous from {@code offset},
+     * each of positive length, even while others punch holes and write: SEEK_DATA then
+     * SEEK_HOLE are two looks at a file that may change between them, so SEEK_HOLE can land
+     * on the very offset SEEK_DATA just called data (a hole punched in between). Such a
+     * position is looked at again; should it keep changing, it is reported as data up to the
+     * next page, which is always a true answer (data only says "may hold data", and zeroes
+     * are data too).
      */
     public List<Extent> extents(long offset, long end, int maxExtents) throws IOException {
         List<Extent> out = new ArrayList<>();
         long pos = offset;
+        int raced = 0;
         while (pos < end && out.size() < maxExtents) {
             long data = seek(pos, LibC.SEEK_DATA);
             if (data < 0 || data >= end) {
@@ -79,11 +89,23 @@ public final class SparseFile implements Closeable {
             }
             long hole = seek(pos, LibC.SEEK_HOLE);
             long stop = hole < 0 ? end : Math.min(hole, end);
+            if (stop <= pos) {
+                if (++raced < MAX_RACED_LOOKS) {
+                    continue;
+                }
+                stop = Math.min(end, (pos / PAGE + 1) * PAGE);
+            }
+            raced = 0;
             out.add(Extent.data(pos, stop - pos));
             pos = stop;
         }
         return out;
     }
+
+    /** Granule of the conservative answer for a position whose allocation keeps changing. */
+    private static final long PAGE = 4096;
+    /** Looks at one position before it is given up on as changing too fast to tell. */
+    private static final int MAX_RACED_LOOKS = 16;
 
     /** Whether [offset, end) holds no data at all. */
     public boolean noDataIn(long offset, long end) throws IOException {

@@ -3,6 +3,7 @@ package io.dlsm.blockd.sink;
 import io.dlsm.blockd.block.Extent;
 import io.dlsm.blockd.nbd.BufferPool;
 import io.dlsm.blockd.nbd.client.NbdClient;
+import io.dlsm.blockd.posix.FullFileSystem;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.time.Duration;
@@ -106,6 +107,11 @@ final class BackgroundCopier implements Runnable {
         store.shutdown();
     }
 
+    /** See {@link SourceLink#repoint}: the copier's next attempt goes to the new address. */
+    void repoint(SinkRecord.SourceAddress moved) {
+        link.repoint(moved);
+    }
+
     RateLimiter limiter() {
         return limiter;
     }
@@ -137,6 +143,17 @@ final class BackgroundCopier implements Runnable {
             } catch (IOException | RuntimeException e) {
                 if (stopped) {
                     return;
+                }
+                if (FullFileSystem.errnoOf(e).isPresent()) {
+                    // This node's disk, not the source: nothing to reconnect, no deadline to
+                    // degrade at (the source still holds every region). Retry until there is room.
+                    if (sink.noSpace((IOException) (e instanceof IOException ? e : new IOException(e)))) {
+                        log.warn("sink {}: background copy paused: {}", sink.name(), sink.problem());
+                    }
+                    if (!sleep(MAX_BACKOFF_MS)) {
+                        return;
+                    }
+                    continue;
                 }
                 long now = System.nanoTime();
                 if (failingSince == 0) {
@@ -343,6 +360,7 @@ final class BackgroundCopier implements Runnable {
                     for (long k = from; k < to; k++) {
                         sink.markPresent(k);
                     }
+                    sink.spaceAvailable();
                     sink.counters.copiedInBackground.add(dataBytes);
                     wireMeter.add(dataBytes);
                     sink.counters.skippedHoles.add(len - dataBytes);

@@ -59,6 +59,8 @@ public final class Sink implements BlockDevice {
     private final Object stateLock = new Object();
     private volatile SinkRecord record;
     private volatile String lastError;
+    /** Set while the local file system refuses the sink's writes: the operator's message. */
+    private volatile String noSpace;
     private volatile Consumer<Sink> onHydrated = s -> { };
 
     Sink(SinkRecord record, FileBlockDevice local, RegionBitmap present, RegionBitmap written,
@@ -192,6 +194,40 @@ public final class Sink implements BlockDevice {
         }
     }
 
+    /**
+     * The local file system refused a write of this sink ({@code cause}'s errno is ENOSPC or
+     * EDQUOT); returns whether that is news (the first refusal since space was last there).
+     */
+    boolean noSpace(IOException cause) {
+        boolean news = noSpace == null;
+        noSpace = "no space left for sink " + name + " on this node: " + cause.getMessage()
+                + ". Hydration is paused and resumes by itself once space is freed; until then guest"
+                + " writes and first reads of regions not yet here fail with ENOSPC (QEMU with"
+                + " werror=enospc pauses the VM; resume it after freeing space)";
+        return news;
+    }
+
+    /** A local write of the sink succeeded: whatever filled the file system is over. */
+    void spaceAvailable() {
+        if (noSpace != null) {
+            noSpace = null;
+            log.info("sink {}: the local file system takes writes again", name);
+        }
+    }
+
+    SinkCondition condition() {
+        if (noSpace != null) {
+            return SinkCondition.NO_SPACE;
+        }
+        return record.state() == SinkState.DEGRADED ? SinkCondition.SOURCE_UNREACHABLE : SinkCondition.OK;
+    }
+
+    /** What stands in the way now, or the last error seen. */
+    String problem() {
+        String full = noSpace;
+        return full != null ? full : lastError;
+    }
+
     void recovered() {
         if (record.state() == SinkState.DEGRADED) {
             try {
@@ -272,8 +308,42 @@ public final class Sink implements BlockDevice {
         })) {
             return;
         }
-        ensureLocal(offset, dst.remaining());
+        try {
+            ensureLocal(offset, dst.remaining());
+        } catch (BlockIoException e) {
+            if (e.errno() != Errno.ENOSPC && e.errno() != Errno.EDQUOT) {
+                throw e;
+            }
+            readAroundFullDisk(offset, dst);
+            return;
+        }
         local.read(offset, dst);
+    }
+
+    /**
+     * This node's disk is full, so absent regions cannot be stored: they are read from the
+     * source without keeping them (it is fenced, and nothing was written here to a region that
+     * is absent, so its bytes are the source's), the present ones locally. The guest's reads go
+     * on; only its writes wait for space (QEMU's werror=enospc pauses the VM for those).
+     */
+    private void readAroundFullDisk(long offset, ByteBuffer dst) throws IOException {
+        long end = offset + dst.remaining();
+        int base = dst.position();
+        long pos = offset;
+        while (pos < end) {
+            long r = regionOf(pos);
+            long stop = Math.min(end, regionEnd(r));
+            ByteBuffer piece = dst.duplicate().limit(base + (int) (stop - offset)).position(base + (int) (pos - offset));
+            if (present.get(r)) {
+                local.read(pos, piece);
+            } else {
+                long at = pos;
+                link.call(c -> SourceLink.await(c.readAsync(at, piece.duplicate())));
+                counters.proxiedReads.add(stop - pos);
+            }
+            pos = stop;
+        }
+        dst.position(dst.limit());
     }
 
     /**
@@ -503,15 +573,16 @@ public final class Sink implements BlockDevice {
                 }
                 long off = regionStart(r);
                 int len = (int) (regionEnd(runEnd - 1) - off);
+                long dataBytes;
                 ByteBuffer buf = buffers.acquire(len);
                 try {
-                    // readAsync fills [position, limit) without moving the position.
-                    link.call(c -> SourceLink.await(c.readAsync(off, buf.clear().limit(len))));
-                    local.write(off, buf, false);
+                    dataBytes = fetchData(off, len, buf);
+                    spaceAvailable();
                 } catch (BlockIoException e) {
                     if (e.errno() == Errno.EIO) {
                         degrade(e.getMessage());
                     }
+                    noteFull(e);
                     throw e;
                 } finally {
                     buffers.release(buf);
@@ -519,7 +590,8 @@ public final class Sink implements BlockDevice {
                 for (long k = r; k < runEnd; k++) {
                     markPresent(k);
                 }
-                counters.fetchedOnDemand.add(len);
+                counters.fetchedOnDemand.add(dataBytes);
+                counters.skippedHoles.add(len - dataBytes);
                 counters.onDemandFetches.increment();
                 r = runEnd;
             }
@@ -534,6 +606,53 @@ public final class Sink implements BlockDevice {
             recovered();
         }
         checkHydrated();
+    }
+
+    /**
+     * Copies [off, off+len) from the source into the local file, asking the source first where
+     * its data is (the source is fenced, so the answer stays true): only data crosses the
+     * network, and the zero parts are punched locally rather than written as zeroes, so the
+     * destination stays as sparse as the source. One round trip more per fetch, on the same
+     * connection; a source without BLOCK_STATUS is read whole. Returns the bytes read.
+     */
+    private long fetchData(long off, int len, ByteBuffer buf) throws IOException {
+        long end = off + len;
+        // The local writes stay outside the call: a failure of this node's disk is no reason
+        // to retry the source.
+        List<long[]> data = link.call(c -> {
+            List<Extent> zeroes = new ArrayList<>();
+            if (c.canBlockStatus()) {
+                for (Extent e : c.blockStatus(off, len)) {
+                    if (e.zero()) {
+                        zeroes.add(e);
+                    }
+                }
+            }
+            List<long[]> ranges = BackgroundCopier.dataRanges(off, end, zeroes);
+            List<CompletableFuture<Void>> reads = new ArrayList<>(ranges.size());
+            for (long[] d : ranges) {
+                // readAsync fills the slice's [position, limit) without moving it.
+                reads.add(c.readAsync(d[0], buf.clear().slice((int) (d[0] - off), (int) (d[1] - d[0]))));
+            }
+            for (CompletableFuture<Void> f : reads) {
+                SourceLink.await(f);
+            }
+            return ranges;
+        });
+        long pos = off;
+        long bytes = 0;
+        for (long[] d : data) {
+            if (d[0] > pos) {
+                local.writeZeroes(pos, d[0] - pos, true, false, false);
+            }
+            local.write(d[0], buf.clear().slice((int) (d[0] - off), (int) (d[1] - d[0])), false);
+            bytes += d[1] - d[0];
+            pos = d[1];
+        }
+        if (pos < end) {
+            local.writeZeroes(pos, end - pos, true, false, false);
+        }
+        return bytes;
     }
 
     void markPresent(long region) {
@@ -564,7 +683,7 @@ public final class Sink implements BlockDevice {
         long last = regionOf(end - 1);
         markWritten(first, last);
         if (allPresent(first, last)) {
-            change.run();
+            runLocal(change);
             return;
         }
         boolean headPartial = offset > regionStart(first) || end < regionEnd(first);
@@ -583,7 +702,7 @@ public final class Sink implements BlockDevice {
             if (tailPartial && !skipPartialAbsent) {
                 ensureLocal(regionStart(last), 1);
             }
-            change.run();
+            runLocal(change);
             for (long r : claimed) {
                 markPresent(r);
                 counters.overwrittenNeverFetched.add(regionEnd(r) - regionStart(r));
@@ -595,6 +714,25 @@ public final class Sink implements BlockDevice {
             claim.complete(null);
         }
         checkHydrated();
+    }
+
+    /** A change of the local file, telling the sink's condition whether it found room. */
+    private void runLocal(IoAction change) throws IOException {
+        try {
+            change.run();
+        } catch (BlockIoException e) {
+            noteFull(e);
+            throw e;
+        }
+        spaceAvailable();
+    }
+
+    private void noteFull(BlockIoException e) {
+        if (e.errno() == Errno.ENOSPC || e.errno() == Errno.EDQUOT) {
+            if (noSpace(e)) {
+                log.warn("sink {}: {}", name, noSpace);
+            }
+        }
     }
 
     /** Claims region r if absent (waiting out anyone else's claim first); records it in claimed. */

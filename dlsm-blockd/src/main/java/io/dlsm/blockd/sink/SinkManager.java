@@ -39,6 +39,10 @@ public final class SinkManager implements Closeable {
     public static final int MIN_REGION_SIZE = 4096;
     public static final int MAX_REGION_SIZE = 16 << 20;
 
+    /** A sink's source at a new address; a null export keeps the current export name. */
+    public record Repoint(String host, Integer port, String export) {
+    }
+
     /** What a create call may specify; null fields take defaults. */
     public record CreateRequest(String name, Long sizeBytes, SinkRecord.SourceAddress source, Integer regionSize,
                                 Boolean autoCommit, Long bandwidthBytesPerSecond, Integer retryDeadlineSeconds) {
@@ -299,6 +303,61 @@ public final class SinkManager implements Closeable {
         // lock, as every notification: the kernel devices' poll holds their lock and then asks
         // this manager (progress, phase), so holding ours while waiting for theirs deadlocks.
         notifyState(name, m.sink.state());
+        return status(m);
+    }
+
+    /**
+     * The source export moved (its node restarted on other ports, or another address): the
+     * sink's connections go there from now on, and the move is persisted. Refused once the
+     * sink reads its source no more (COMMITTED, ABORTED), for a sink dm-clone copies (the
+     * kernel's nbd device holds its own connection), and for an export that is not there or
+     * is of another size (not the same volume): the old address stays in use then.
+     */
+    public SinkStatus repoint(String name, Repoint req) {
+        Managed m;
+        synchronized (this) {
+            m = managed(name);
+        }
+        if (req == null) {
+            throw invalid("body", "a JSON body {host, port[, export]} is required");
+        }
+        SinkRecord.SourceAddress old = m.sink.record().source();
+        SinkRecord.SourceAddress moved = requireSource(new SinkRecord.SourceAddress(req.host(),
+                req.port() == null ? 0 : req.port(), req.export() == null ? old.export() : req.export()));
+        SinkState s = m.sink.state();
+        if (s.terminal()) {
+            throw conflict(name, "sink " + name + " is " + s + " and reads no source any more: there is nothing to"
+                    + " repoint");
+        }
+        if (m.sink.record().kernelCopies()) {
+            throw conflict(name, "sink " + name + " is copied by dm-clone, whose nbd device holds its own connection"
+                    + " to " + old + ": repoint the kernel path instead");
+        }
+        long size;
+        try {
+            // NBD_OPT_INFO, not GO: this probe must not count as a writer of the source.
+            size = NbdClient.info(moved.host(), moved.port(), moved.export()).size();
+        } catch (IOException e) {
+            throw new SinkException(SinkException.Kind.SOURCE_UNAVAILABLE, "cannot open the source export " + moved
+                    + " to repoint sink " + name + " there: " + e.getMessage() + "; the sink keeps using " + old,
+                    Map.of("sink", name, "field", "source"), e);
+        }
+        if (size != m.sink.size()) {
+            throw conflict(name, "the export " + moved + " has " + size + " bytes, sink " + name + "'s source has "
+                    + m.sink.size() + ": not the same volume; the sink keeps using " + old);
+        }
+        synchronized (this) {
+            try {
+                m.sink.updateRecord(r -> r.withSource(moved));
+            } catch (IOException e) {
+                throw storage(name, "repoint", e);
+            }
+            m.sink.link().repoint(moved);
+            if (m.copier != null) {
+                m.copier.repoint(moved);
+            }
+        }
+        log.info("sink {} ({}): source moved from {} to {}", name, s, old, moved);
         return status(m);
     }
 
@@ -573,7 +632,7 @@ public final class SinkManager implements Closeable {
                 c.fetchedOnDemand.sum(), c.copiedInBackground.sum(), c.skippedHoles.sum(),
                 c.overwrittenNeverFetched.sum(), c.proxiedReads.sum(), c.proxiedWrites.sum(), c.migratedBack.sum(),
                 c.wireBytesReceived(), m.limiter.rate(), rate, eta, s.link().failures(), r.t0(), r.t1(), r.t2(),
-                s.lastError());
+                s.problem(), s.condition());
     }
 
     private Managed managed(String name) {

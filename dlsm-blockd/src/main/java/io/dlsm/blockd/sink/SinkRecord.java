@@ -47,6 +47,10 @@ public record SinkRecord(String name, long sizeBytes, SourceAddress source, int 
                 retryDeadlineSeconds, t0, t1, t2, true);
     }
 
+    public SinkRecord withSource(SourceAddress moved) {
+        return new SinkRecord(name, sizeBytes, moved, regionSize, state, autoCommit, bandwidthBytesPerSecond, retryDeadlineSeconds, t0, t1, t2, kernelCopy);
+    }
+
     public SinkRecord withBandwidth(long bps) {
         return new SinkRecord(name, sizeBytes, source, regionSize, state, autoCommit, bps, retryDeadlineSeconds, t0, t1, t2, kernelCopy);
     }

@@ -2,7 +2,10 @@ package io.dlsm.blockd.sink;
 
 import java.time.Instant;
 
-/** A sink as the control API and metrics show it. */
+/**
+ * A sink as the control API and metrics show it. {@code condition} says what keeps a
+ * hydrating sink from progressing; {@code lastError} then says what to do.
+ */
 public record SinkStatus(
         String name,
         SinkState state,
@@ -29,5 +32,6 @@ public record SinkStatus(
         Instant t0,
         Instant t1,
         Instant t2,
-        String lastError) {
+        String lastError,
+        SinkCondition condition) {
 }

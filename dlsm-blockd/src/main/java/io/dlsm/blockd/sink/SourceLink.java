@@ -72,8 +72,9 @@ final class SourceLink implements Closeable {
         }
     }
 
-    private final SinkRecord.SourceAddress address;
-    private final NbdEndpoint endpoint;
+    /** Changed only by {@link #repoint}, under the lock of {@link #all}. */
+    private volatile SinkRecord.SourceAddress address;
+    private volatile NbdEndpoint endpoint;
     private final Sharing sharing;
     private final Duration deadline;
     private final String purpose;
@@ -89,11 +90,36 @@ final class SourceLink implements Closeable {
 
     SourceLink(SinkRecord.SourceAddress address, Sharing sharing, Duration deadline, String purpose) {
         this.address = address;
-        NbdEndpoint plain = new NbdEndpoint(address.host(), address.port(), address.export());
-        this.endpoint = sharing == Sharing.PER_CALLER ? plain.withRequesterReads(ATTEMPT_TIMEOUT) : plain;
         this.sharing = sharing;
+        this.endpoint = endpointOf(address);
         this.deadline = deadline;
         this.purpose = purpose;
+    }
+
+    private NbdEndpoint endpointOf(SinkRecord.SourceAddress a) {
+        NbdEndpoint plain = new NbdEndpoint(a.host(), a.port(), a.export());
+        return sharing == Sharing.PER_CALLER ? plain.withRequesterReads(ATTEMPT_TIMEOUT) : plain;
+    }
+
+    SinkRecord.SourceAddress address() {
+        return address;
+    }
+
+    /**
+     * The source came back on another address (its node restarted on new ports): every
+     * connection is dropped and reopened there. Requests in flight on the old ones fail and
+     * are retried under their own deadline, which is what reaches the new address.
+     */
+    void repoint(SinkRecord.SourceAddress moved) {
+        synchronized (all) {
+            address = moved;
+            endpoint = endpointOf(moved);
+            for (ReconnectingNbdClient c : all) {
+                c.retarget(endpoint);
+            }
+            all.notifyAll();
+        }
+        log.info("{}: the source is now {}", purpose, moved);
     }
 
     /** Runs {@code op}, retrying transient failures until the deadline; then EIO. */

@@ -5,6 +5,7 @@ import io.dlsm.blockd.block.BlockIoException;
 import io.dlsm.blockd.block.Capabilities;
 import io.dlsm.blockd.block.Errno;
 import io.dlsm.blockd.block.Extent;
+import io.dlsm.blockd.posix.FullFileSystem;
 import io.dlsm.blockd.posix.LibC;
 import io.dlsm.blockd.posix.SparseFile;
 import java.io.IOException;
@@ -49,6 +50,8 @@ public final class FileBlockDevice implements BlockDevice {
     private final Executor writeback;
     private final AtomicBoolean syncQueued = new AtomicBoolean();
     private volatile boolean syncEagerly;
+    /** A write failed for want of space and none succeeded since: the warning is logged once. */
+    private volatile boolean full;
     /**
      * A failed background fdatasync. Linux reports a writeback error to the first fdatasync
      * after it only, which may have been that one: every later flush must fail instead.
@@ -131,10 +134,38 @@ public final class FileBlockDevice implements BlockDevice {
     @Override
     public void write(long offset, ByteBuffer src, boolean fua) throws IOException {
         long pos = offset;
-        while (src.hasRemaining()) {
-            pos += channel.write(src, pos);
+        try {
+            while (src.hasRemaining()) {
+                pos += channel.write(src, pos);
+            }
+        } catch (IOException e) {
+            throw fullOrAsIs(e);
         }
+        notFull();
         changed(fua);
+    }
+
+    /**
+     * A full file system (or quota) as ENOSPC with what to do, so that a client pauses and
+     * retries rather than failing the guest's I/O; any other failure unchanged.
+     */
+    private IOException fullOrAsIs(IOException e) {
+        IOException out = FullFileSystem.classify(e, path + ": " + (FullFileSystem.errnoOf(e).orElse(Errno.ENOSPC)
+                == Errno.EDQUOT ? "disk quota exceeded" : "no space left on its file system") + "; free space in "
+                + path.getParent() + " on this node (or raise the quota), then the retried write succeeds");
+        if (out != e && !full) {
+            // Once per episode: every write fails alike until space is freed.
+            full = true;
+            log.warn("{}", out.getMessage());
+        }
+        return out;
+    }
+
+    private void notFull() {
+        if (full) {
+            full = false;
+            log.info("{}: writes succeed again, the file system has room", path);
+        }
     }
 
     /** After any change of the data: FUA makes it durable now, eager sync soon. */
@@ -189,7 +220,11 @@ public final class FileBlockDevice implements BlockDevice {
                     + earlier.getMessage() + "): data written before it may not be on disk; check the disk"
                     + " and restart blockd");
         }
-        channel.force(false);
+        try {
+            channel.force(false);
+        } catch (IOException e) {
+            throw fullOrAsIs(e);
+        }
     }
 
     /**
@@ -206,14 +241,14 @@ public final class FileBlockDevice implements BlockDevice {
     @Override
     public void trim(long offset, long length, boolean fua) throws IOException {
         // Trim is advisory: where holes cannot be punched the data simply stays.
-        sparse.punchHole(offset, length);
+        punch(offset, length);
         changed(fua);
     }
 
     @Override
     public void writeZeroes(long offset, long length, boolean mayPunch, boolean fastOnly, boolean fua)
             throws IOException {
-        if (mayPunch && sparse.punchHole(offset, length) == SparseFile.Result.DONE) {
+        if (mayPunch && punch(offset, length) == SparseFile.Result.DONE) {
             changed(fua);
             return;
         }
@@ -227,6 +262,14 @@ public final class FileBlockDevice implements BlockDevice {
         }
         writeZeroBuffers(offset, length);
         changed(fua);
+    }
+
+    private SparseFile.Result punch(long offset, long length) throws IOException {
+        try {
+            return sparse.punchHole(offset, length);
+        } catch (IOException e) {
+            throw fullOrAsIs(e);
+        }
     }
 
     private void writeZeroBuffers(long offset, long length) throws IOException {

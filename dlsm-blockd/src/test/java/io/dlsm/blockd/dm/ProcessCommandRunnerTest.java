@@ -34,9 +34,10 @@ class ProcessCommandRunnerTest {
     @Test
     void aHungCommandIsKilledAtItsBound() {
         long t0 = System.nanoTime();
-        assertThatThrownBy(() -> runner.run(sh("exec sleep 30", Duration.ofMillis(300))))
+        assertThatThrownBy(() -> runner.run(sh("exec sleep 600", Duration.ofMillis(300))))
                 .isInstanceOf(CommandFailedException.class).hasMessageContaining("timed out");
-        assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(10));
+        // Killed, not waited for: far less than the command's 600 s, however loaded the machine.
+        assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(300));
     }
 
     @Test

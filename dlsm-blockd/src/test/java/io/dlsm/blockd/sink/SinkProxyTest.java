@@ -110,7 +110,7 @@ class SinkProxyTest {
             awaitWriters(nodes, 1);
             assertThat(nodes.source.volumes().get("vol").fenced()).as("one writer is still there").isFalse();
             vm2.close();
-            TwoNodes.await("automatic fence", Duration.ofSeconds(10),
+            TwoNodes.await("automatic fence", Duration.ofSeconds(60),
                     () -> nodes.source.volumes().get("vol").fenced());
             assertThat(nodes.dest.sinks().activate("vol", false).state()).isIn(SinkState.ACTIVE,
                     SinkState.HYDRATED, SinkState.COMMITTED);
@@ -150,7 +150,7 @@ class SinkProxyTest {
     }
 
     private static void awaitWriters(TwoNodes nodes, int n) {
-        TwoNodes.await(n + " writers on the source", Duration.ofSeconds(10),
+        TwoNodes.await(n + " writers on the source", Duration.ofSeconds(60),
                 () -> nodes.source.volumes().get("vol").writers() == n);
     }
 

@@ -33,7 +33,9 @@ class SinkRestartTest {
         try (TwoNodes nodes = new TwoNodes(dir)) {
             TwoNodes.SourceImage img = nodes.createSourceVolume("vol", SIZE, rnd, 0.2);
             byte[] model = img.copy();
-            nodes.migrate("vol", 1L << 20, null, true);
+            // 16 KiB/s: after its first MiB the copier waits a minute per MiB, so the sink is
+            // still ACTIVE after the writes and the restart however slow the machine is.
+            nodes.migrate("vol", 16L << 10, null, true);
             try (NbdClient guest = nodes.connectDest("vol")) {
                 for (int i = 0; i < 40; i++) {
                     int len = 1 + rnd.nextInt(3 * REGION);

@@ -101,10 +101,10 @@ final class TwoNodes implements AutoCloseable {
      * automatic fence of a prepared migration.
      */
     void awaitNoWriters(String name) {
-        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(60);
         while (source.volumes().get(name).writers() > 0) {
             if (System.nanoTime() > deadline) {
-                throw new AssertionError("source volume " + name + " still has writers after 10 s");
+                throw new AssertionError("source volume " + name + " still has writers after 60 s");
             }
             try {
                 Thread.sleep(2);

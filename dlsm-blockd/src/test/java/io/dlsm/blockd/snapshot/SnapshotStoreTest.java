@@ -221,7 +221,14 @@ class SnapshotStoreTest {
                     return null;
                 });
             }
-            Thread.sleep(100);
+            // Until every block has been written once: a snapshot taken before that tests less.
+            long started = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(60);
+            for (int b = 0; b < blocks; b++) {
+                while (acked.get(b) == 0) {
+                    assertThat(System.nanoTime()).as("block %d written within 60 s", b).isLessThan(started);
+                    Thread.sleep(1);
+                }
+            }
             for (int round = 0; round < 5; round++) {
                 int[] floor = new int[blocks];
                 for (int b = 0; b < blocks; b++) {

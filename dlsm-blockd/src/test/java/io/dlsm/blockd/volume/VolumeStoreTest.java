@@ -182,7 +182,7 @@ class VolumeStoreTest {
 
     /** The connection attaches on its own thread after the handshake; poll, bounded. */
     private void awaitConnections(String name, int expected) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (store.get(name).connections() != expected) {
             assertThat(System.nanoTime()).as("waiting for %d connection(s)", expected).isLessThan(deadline);
             Thread.sleep(5);

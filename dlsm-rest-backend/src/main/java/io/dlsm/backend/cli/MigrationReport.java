@@ -26,6 +26,9 @@ public final class MigrationReport {
         if (m.errorText() != null) {
             row(text, "error", m.errorText());
         }
+        if (p.stalled()) {
+            row(text, "stalled", p.condition() + (p.conditionMessage() == null ? "" : ": " + p.conditionMessage()));
+        }
         row(text, "total time", seconds(m.createdAt(), m.finished() ? m.updatedAt() : null));
         row(text, "t0 -> t1 (proxy phase)", seconds(p.t0(), p.t1()));
         row(text, "t1 -> t2 (hydration)", seconds(p.t1(), p.t2()));

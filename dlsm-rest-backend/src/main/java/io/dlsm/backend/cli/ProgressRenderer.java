@@ -17,7 +17,8 @@ public record ProgressRenderer(int columns) {
     /** {@code ACTIVE    [#####-----]   42.0%  12.3 MiB/s  ETA 1m05s  on-demand 1.2 MiB  background 8.0 MiB} */
     public String bar(Migration migration) {
         MigrationProgress p = migration.progress();
-        String phase = String.format(Locale.ROOT, "%-9s ", migration.phase());
+        // A stalled sink shows why in place of its phase: NO_SPACE asks for the operator.
+        String phase = String.format(Locale.ROOT, "%-9s ", p.stalled() ? p.condition() : migration.phase());
         String figures = figures(p, "on-demand", "background");
         if (phase.length() + figures.length() + MIN_BAR + 2 >= columns) {
             figures = figures(p, "od", "bg");
@@ -41,10 +42,11 @@ public record ProgressRenderer(int columns) {
     /** {@code ACTIVE  42.0%  12.3 MiB/s  ETA 1m05s  on-demand 1.2 MiB  background 8.0 MiB  wire 9.2 MiB} */
     public String line(Migration migration) {
         MigrationProgress p = migration.progress();
-        return String.format(Locale.ROOT, "%s  %.1f%%  %s  ETA %s  on-demand %s  background %s  wire %s",
+        String line = String.format(Locale.ROOT, "%s  %.1f%%  %s  ETA %s  on-demand %s  background %s  wire %s",
                 migration.phase(), percent(p), Units.formatRate(p.rateBytesPerSecond()), Units.formatEta(p.etaSeconds()),
                 Units.formatBytes(p.bytesFetchedOnDemand()), Units.formatBytes(p.bytesCopiedInBackground()),
                 Units.formatBytes(p.wireBytesReceived()));
+        return p.stalled() ? line + "  " + p.condition() + ": " + p.conditionMessage() : line;
     }
 
     private static double percent(MigrationProgress p) {

@@ -15,6 +15,8 @@ import io.dlsm.backend.state.StateStore;
 import io.dlsm.backend.volume.Volume;
 import io.dlsm.backend.volume.VolumeService;
 import io.dlsm.backend.volume.VolumeState;
+import java.net.URI;
+import java.net.URISyntaxException;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
@@ -357,7 +359,7 @@ public final class MigrationService {
             throw e;
         }
         Migration next = m.withPending(PendingAction.NONE, clock.instant())
-                .withProgress(MigrationProgress.of(sink, m.progress().allocatedBytes())).withError(null);
+                .withProgress(MigrationProgress.of(sink, m.progress().allocatedBytes(), m.targetNode())).withError(null);
         long t2 = System.nanoTime();
         save(next);
         LOG.info("migration {}: switched, sink is {} (fence {} ms, activate {} ms, record {} ms)", m.id(), sink.state(),
@@ -381,11 +383,14 @@ public final class MigrationService {
                     return true;
                 }
             }
-            client.getSink(target, m.volume()).ifPresent(s -> remember(
-                    m.withProgress(MigrationProgress.of(s, m.progress().allocatedBytes()))));
+            client.getSink(target, m.volume()).ifPresent(s -> {
+                followSource(m, target, s);
+                remember(m.withProgress(MigrationProgress.of(s, m.progress().allocatedBytes(), m.targetNode())));
+            });
             return false;
         }
         Optional<BlockdSink> sink = client.getSink(target, m.volume());
+        sink.ifPresent(s -> followSource(m, target, s));
         if (sink.isEmpty()) {
             if (client.getVolume(target, m.volume()).isPresent()) {
                 // blockd forgets a committed sink when it restarts; the volume it became remains.
@@ -398,9 +403,54 @@ public final class MigrationService {
         return follow(m, sink.get());
     }
 
+    /**
+     * The source node re-registered on another NBD address (a restart picks new ports) while
+     * the sink still reads the old one: points the sink there. Level-triggered on every poll,
+     * so a re-registration the backend slept through (its own restart) is followed as well.
+     * A failure is logged and retried at the next poll; the sink keeps retrying meanwhile.
+     */
+    private void followSource(Migration m, Node target, BlockdSink sink) {
+        if (sink.source() == null || sink.state().matches("COMMITTED|ABORTED|ABORTING")) {
+            return;
+        }
+        // A node that is not UP has not re-registered: its address is the old one.
+        Optional<Node> source = nodes.find(m.sourceNode()).filter(n -> n.state() == NodeState.UP);
+        if (source.isEmpty()) {
+            return;
+        }
+        URI reads;
+        try {
+            reads = new URI(sink.source());
+        } catch (URISyntaxException e) {
+            return;
+        }
+        String host = reads.getHost() == null ? "" : reads.getHost().replaceAll("^\\[|\\]$", "");
+        Node now = source.get();
+        if (host.equals(now.nbdHost()) && reads.getPort() == now.nbdPort()) {
+            return;
+        }
+        LOG.info("migration {}: source node {} is at {}:{} now, its sink on {} still reads {}: repointing", m.id(),
+                now.name(), now.nbdHost(), now.nbdPort(), target.name(), sink.source());
+        try {
+            client.repointSink(target, m.volume(), now.nbdHost(), now.nbdPort());
+        } catch (RuntimeException e) {
+            LOG.warn("migration {}: repointing the sink on {} to {}:{} failed, retrying at the next poll: {}", m.id(),
+                    target.name(), now.nbdHost(), now.nbdPort(), e.getMessage());
+        }
+    }
+
     /** Maps the sink's state onto the migration; true if that changed the migration's state. */
     private boolean follow(Migration m, BlockdSink sink) {
-        Migration withProgress = m.withProgress(MigrationProgress.of(sink, m.progress().allocatedBytes()));
+        Migration withProgress = m.withProgress(MigrationProgress.of(sink, m.progress().allocatedBytes(), m.targetNode()));
+        String condition = withProgress.progress().condition();
+        if (condition != null && !condition.equals(m.progress().condition())) {
+            if (withProgress.progress().conditionMessage() != null) {
+                LOG.warn("migration {}: the target sink is {}: {}", m.id(), condition,
+                        withProgress.progress().conditionMessage());
+            } else if (m.progress().condition() != null) {
+                LOG.info("migration {}: the target sink is {} again", m.id(), condition);
+            }
+        }
         switch (sink.state()) {
             case "COMMITTED" -> {
                 commit(withProgress);

@@ -161,6 +161,12 @@ public final class HttpNodeClient implements NodeClient {
     }
 
     @Override
+    public BlockdSink repointSink(Node node, String name, String sourceHost, int sourcePort) {
+        return call(node, "PUT", "/v1/sinks/" + seg(name) + "/source", Map.of("host", sourceHost, "port", sourcePort),
+                "repoint sink " + name + " to " + sourceHost + ":" + sourcePort).as(BlockdSink.class);
+    }
+
+    @Override
     public Optional<BlockdSink> abortSink(Node node, String name) {
         Reply r = send(node, "POST", "/v1/sinks/" + seg(name) + "/abort", null, "abort sink " + name, ABORT_TIMEOUT,
                 404);

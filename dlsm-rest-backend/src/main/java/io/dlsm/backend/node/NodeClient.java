@@ -61,6 +61,9 @@ public interface NodeClient {
 
     BlockdSink setSinkBandwidth(Node node, String name, long bytesPerSecond);
 
+    /** Points the sink at its source's new NBD address; the export name stays. */
+    BlockdSink repointSink(Node node, String name, String sourceHost, int sourcePort);
+
     /** Aborts (after ACTIVE: copies the destination's writes back first); empty if already gone. */
     Optional<BlockdSink> abortSink(Node node, String name);
 

@@ -90,7 +90,7 @@ class LocalConnectionResourceTest extends ApiTestSupport {
                 .thenReturn(Optional.of(new BlockdVolume("v1", SIZE, 1 << 20, false, 1, "v1@tok")));
         when(nodeClient().createSink(any(), eq("v1"), any(), eq(7001), eq("v1@tok"), anyLong()))
                 .thenReturn(new BlockdSink("v1", "PROXY", 1024, 0, 0, 0, 0, 0, 0, 0, 0, null, null, null, null,
-                        null));
+                        null, null, null));
         assertThat(post("/v1/migrations", Map.of("volume", "v1", "targetNode", "n2")).getStatus()).isEqualTo(201);
 
         Response r = post("/v1/volumes/v1/connection", Map.of("host", "n2", "mode", "local"));

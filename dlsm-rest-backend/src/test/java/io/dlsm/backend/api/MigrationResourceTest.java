@@ -3,12 +3,14 @@ package io.dlsm.backend.api;
 import static io.dlsm.backend.api.VolumeResourceTest.json;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.mockito.ArgumentMatchers.any;
+import static org.mockito.ArgumentMatchers.anyInt;
 import static org.mockito.ArgumentMatchers.anyLong;
 import static org.mockito.ArgumentMatchers.argThat;
 import static org.mockito.ArgumentMatchers.eq;
 import static org.mockito.Mockito.inOrder;
 import static org.mockito.Mockito.mock;
 import static org.mockito.Mockito.never;
+import static org.mockito.Mockito.times;
 import static org.mockito.Mockito.verify;
 import static org.mockito.Mockito.when;
 
@@ -102,6 +104,58 @@ class MigrationResourceTest extends ApiTestSupport {
         InOrder order = inOrder(nodeClient());
         order.verify(nodeClient()).fence(any(), eq("v1"));
         order.verify(nodeClient()).activateFencedSink(any(), eq("v1"));
+    }
+
+    @Test
+    void aTargetSinkOutOfSpaceShowsInTheMigrationWithTheNodeAndClearsWhenItResumes() {
+        String id = (String) json(post("/v1/migrations", Map.of("volume", "v1", "targetNode", "n2"))).get("id");
+        drive(id);
+        sourceReports(0, true);
+        when(nodeClient().activateFencedSink(any(), eq("v1"))).thenReturn(sink("ACTIVE", 0.2));
+        BlockdSink full = new BlockdSink("v1", "ACTIVE", 1024, 200, 0.2, 0, 0, 0, 0, 0, 0, null, null, null, null,
+                "no space left for sink v1 on this node: free space in /var/lib/dlsm/sinks", "NO_SPACE", null);
+        when(nodeClient().getSink(any(), eq("v1"))).thenReturn(Optional.of(full));
+        drive(id);
+        drive(id);
+        @SuppressWarnings("unchecked")
+        Map<String, Object> progress = (Map<String, Object>) json(target("/v1/migrations/" + id).request().get())
+                .get("progress");
+        assertThat(progress).containsEntry("condition", "NO_SPACE");
+        assertThat((String) progress.get("conditionMessage")).isEqualTo(
+                "node 'n2': no space left for sink v1 on this node: free space in /var/lib/dlsm/sinks");
+
+        when(nodeClient().getSink(any(), eq("v1"))).thenReturn(Optional.of(sink("ACTIVE", 0.3)));
+        drive(id);
+        @SuppressWarnings("unchecked")
+        Map<String, Object> after = (Map<String, Object>) json(target("/v1/migrations/" + id).request().get())
+                .get("progress");
+        assertThat(after.get("conditionMessage")).isNull();
+    }
+
+    @Test
+    void aSourceNodeReRegisteredOnANewNbdPortGetsItsSinkRepointedOnce() {
+        String id = (String) json(post("/v1/migrations", Map.of("volume", "v1", "targetNode", "n2",
+                "switchMode", "manual"))).get("id");
+        when(nodeClient().activateFencedSink(any(), eq("v1"))).thenReturn(sink("ACTIVE", 0.1));
+        when(nodeClient().getSink(any(), eq("v1"))).thenReturn(Optional.of(sink("ACTIVE", 0.1)));
+        assertThat(target("/v1/migrations/" + id + "/switch").request().post(Entity.json("")).getStatus())
+                .isEqualTo(200);
+        drive(id);
+        verify(nodeClient(), never()).repointSink(any(), any(), any(), anyInt());
+
+        // n1 restarted: NBD on 7301 now, while the sink still reads 7001.
+        post("/v1/nodes", NodeResourceTest.registration("n1", 7300)).close();
+        BlockdSink moved = new BlockdSink("v1", "ACTIVE", 1024, 200, 0.2, 0, 0, 0, 0, 0, 0, null, null, null, null,
+                null, "OK", "nbd://127.0.0.1:7301/v1@tok");
+        when(nodeClient().repointSink(any(), eq("v1"), eq("127.0.0.1"), eq(7301))).thenAnswer(i -> {
+            when(nodeClient().getSink(any(), eq("v1"))).thenReturn(Optional.of(moved));
+            return moved;
+        });
+        drive(id);
+        drive(id);
+        verify(nodeClient(), times(1)).repointSink(argThat(n -> n.name().equals("n2")), eq("v1"), eq("127.0.0.1"),
+                eq(7301));
+        assertThat(phase(id)).isEqualTo("ACTIVE");
     }
 
     @Test
@@ -298,7 +352,7 @@ class MigrationResourceTest extends ApiTestSupport {
     private static BlockdSink sink(String state, double progress) {
         long total = 1024;
         return new BlockdSink("v1", state, total, (long) (total * progress), progress, 0, 0, 0, 0, 0, 0, null,
-                null, null, null, null);
+                null, null, null, null, "OK", "nbd://127.0.0.1:7001/v1@tok");
     }
 
     private void drive(String id) {

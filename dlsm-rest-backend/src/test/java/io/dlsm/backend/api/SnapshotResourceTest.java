@@ -168,7 +168,7 @@ class SnapshotResourceTest extends ApiTestSupport {
     }
 
     private static BlockdSink sink(String state) {
-        return new BlockdSink("v2", state, 1024, 0, 0, 0, 0, 0, 0, 0, 0, null, null, null, null, null);
+        return new BlockdSink("v2", state, 1024, 0, 0, 0, 0, 0, 0, 0, 0, null, null, null, null, null, null, null);
     }
 
     @Test

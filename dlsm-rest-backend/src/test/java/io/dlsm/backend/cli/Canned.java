@@ -43,6 +43,13 @@ final class Canned {
                 active ? "\"2026-01-05T10:00:01.250Z\"" : "null", hydrated ? "\"2026-01-05T10:00:12.250Z\"" : "null");
     }
 
+    /** The same migration with the target sink reporting NO_SPACE. */
+    static String noSpace(String phase, int present) {
+        String m = migration(phase, present, null);
+        return m.substring(0, m.length() - 2) + ",\"condition\":\"NO_SPACE\",\"conditionMessage\":"
+                + "\"node 'node-b': no space left for sink demo on this node\"}}";
+    }
+
     static String error(String code, String message) {
         return "{\"code\":\"" + code + "\",\"message\":\"" + message + "\",\"details\":{}}";
     }

@@ -38,4 +38,13 @@ class MigrationReportTest {
         assertThat(MigrationReport.render(migration("FAILED", 100, "node-a unreachable")))
                 .contains("FAILED", "  error                        node-a unreachable");
     }
+
+    @Test
+    void aStalledTargetSaysWhyAndWhere() throws Exception {
+        Migration m = com.fasterxml.jackson.databind.json.JsonMapper.builder().build()
+                .readValue(Canned.noSpace("ACTIVE", 100), Migration.class);
+        assertThat(MigrationReport.render(m)).contains(
+                "  stalled                      NO_SPACE: node 'node-b': no space left for sink demo on this node");
+        assertThat(MigrationReport.render(migration("ACTIVE", 100, null))).doesNotContain("stalled");
+    }
 }

@@ -55,4 +55,13 @@ class ProgressRendererTest {
         assertThat(new ProgressRenderer(80).line(migration("ACTIVE", 128))).isEqualTo(
                 "ACTIVE  25.0%  20.0 MiB/s  ETA 12s  on-demand 3.0 MiB  background 64.0 MiB  wire 67.0 MiB");
     }
+
+    @Test
+    void aStalledTargetShowsWhyInPlaceOfThePhaseAndInTheLogLine() throws Exception {
+        Migration m = JsonMapper.builder().build().readValue(Canned.noSpace("ACTIVE", 128), Migration.class);
+        assertThat(new ProgressRenderer(120).bar(m)).startsWith("NO_SPACE  [########---");
+        assertThat(new ProgressRenderer(80).line(m)).isEqualTo("ACTIVE  25.0%  20.0 MiB/s  ETA 12s  on-demand 3.0 MiB"
+                + "  background 64.0 MiB  wire 67.0 MiB  NO_SPACE: node 'node-b': no space left for sink demo on this node");
+        assertThat(new ProgressRenderer(120).bar(migration("ACTIVE", 128))).startsWith("ACTIVE    [");
+    }
 }

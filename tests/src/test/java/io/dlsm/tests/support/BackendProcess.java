@@ -18,7 +18,7 @@ import java.util.concurrent.TimeUnit;
  * free port; restarts keep it, because the blockd nodes registered with that URL.
  */
 public final class BackendProcess implements AutoCloseable {
-    private static final Duration READY_TIMEOUT = Duration.ofSeconds(30);
+    private static final Duration READY_TIMEOUT = Duration.ofSeconds(180);
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final Path stateDir;

@@ -25,7 +25,7 @@ import java.util.regex.Pattern;
  * stderr goes to a file next to the data dir so a failing test can point at the daemon's log.
  */
 public final class BlockdProcess implements AutoCloseable {
-    private static final Duration READY_TIMEOUT = Duration.ofSeconds(30);
+    private static final Duration READY_TIMEOUT = Duration.ofSeconds(180);
     private static final Pattern READY = Pattern.compile("READY nbd=(\\S+):(\\d+) api=(\\S+)");
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -45,7 +45,7 @@ public final class BlockdProcess implements AutoCloseable {
         this.dataDir = dataDir;
         this.extraArgs = java.util.List.copyOf(extraArgs);
         this.stderrLog = dataDir.resolveSibling(dataDir.getFileName() + "-blockd-stderr.log");
-        this.api = new JsonHttp("blockd", stderrLog, Duration.ofSeconds(15));
+        this.api = new JsonHttp("blockd", stderrLog, Duration.ofSeconds(60));
     }
 
     /** Starts blockd on {@code dataDir}, which is created if needed. */
@@ -178,6 +178,19 @@ public final class BlockdProcess implements AutoCloseable {
 
     public JsonNode createVolume(String name, long sizeBytes) {
         return createVolume(name, sizeBytes, false);
+    }
+
+    /** Every byte of {@code export} (at most 2 GiB), read over NBD in 1 MiB requests. */
+    public byte[] readExport(String export, long size) throws IOException {
+        byte[] out = new byte[Math.toIntExact(size)];
+        try (io.dlsm.blockd.nbd.client.NbdClient c = io.dlsm.blockd.nbd.client.NbdClient.connect(nbdHost, nbdPort,
+                export)) {
+            for (int off = 0; off < out.length; off += 1 << 20) {
+                java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(out, off, Math.min(1 << 20, out.length - off)).slice();
+                c.read(off, b);
+            }
+        }
+        return out;
     }
 
     /** A JSON call with a body serialized from {@code body} (null = no body). */

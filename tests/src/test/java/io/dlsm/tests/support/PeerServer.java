@@ -16,7 +16,7 @@ import java.util.concurrent.TimeUnit;
  * process by its handle and waits for it, so a test never leaves a server behind.
  */
 public final class PeerServer implements AutoCloseable {
-    public static final Duration READY_TIMEOUT = Duration.ofSeconds(10);
+    public static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
     private static final Duration STOP_TIMEOUT = Duration.ofSeconds(10);
 
     private final List<String> command;

@@ -12,8 +12,9 @@ import java.io.IOException;
  * changed size under a migration is not the same disk, and data from it must not be mixed in.
  */
 public final class ReconnectingNbdClient implements Closeable {
-    private final NbdEndpoint endpoint;
-    private NbdClient client;
+    /** Changed by {@link #retarget} without the lock, which a connection attempt may hold for long. */
+    private volatile NbdEndpoint endpoint;
+    private volatile NbdClient client;
     private long expectedSize = -1;
     private int connections;
     private boolean closed;
@@ -24,6 +25,21 @@ public final class ReconnectingNbdClient implements Closeable {
 
     public NbdEndpoint endpoint() {
         return endpoint;
+    }
+
+    /**
+     * From now on connects to {@code moved} (the same export, moved to another address): the
+     * current connection is dropped, so requests on it fail and their retry reconnects there.
+     * The size check still holds: an export of another size is not the same disk.
+     */
+    public void retarget(NbdEndpoint moved) {
+        endpoint = moved;
+        NbdClient old = client;
+        if (old != null) {
+            // Not under the lock: an attempt connecting to the old address (up to its
+            // timeouts) holds it, and finds the endpoint changed when it is done.
+            old.close();
+        }
     }
 
     /** The live connection; if there is none (never opened, or broken), one attempt to open it. */
@@ -60,7 +76,12 @@ public final class ReconnectingNbdClient implements Closeable {
             client.close();
             client = null;
         }
-        NbdClient fresh = endpoint.connect();
+        NbdEndpoint target = endpoint;
+        NbdClient fresh = target.connect();
+        if (endpoint != target) {
+            fresh.close();
+            throw new IOException(target + " is no longer the address: retargeted to " + endpoint);
+        }
         if (expectedSize >= 0 && fresh.size() != expectedSize) {
             fresh.close();
             throw new IOException(endpoint + " now has " + fresh.size() + " bytes, was " + expectedSize
@@ -69,6 +90,13 @@ public final class ReconnectingNbdClient implements Closeable {
         expectedSize = fresh.size();
         connections++;
         client = fresh;
+        if (endpoint != target) {
+            // retarget ran between the check above and this assignment and may not have seen
+            // this connection (both fields are volatile: one of the two sees the other).
+            fresh.close();
+            client = null;
+            throw new IOException(target + " is no longer the address: retargeted to " + endpoint);
+        }
         return fresh;
     }
 

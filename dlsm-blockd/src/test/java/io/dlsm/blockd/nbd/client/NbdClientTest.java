@@ -219,7 +219,7 @@ class NbdClientTest {
         server.send("0003e889045565a9 00000003 00000002 00000009 00000003 766d31 6869"); // "vm1", "hi"
         server.send("0003e889045565a9 00000003 00000001 00000000");
         server.expect("49484156454f5054 00000002 00000000");
-        assertThat(listed.get(10, TimeUnit.SECONDS))
+        assertThat(listed.get(60, TimeUnit.SECONDS))
                 .containsExactly(new ListedExport("disk", ""), new ListedExport("vm1", "hi"));
     }
 
@@ -240,10 +240,10 @@ class NbdClientTest {
         server.sendData(ra.cookie(), 4096 + 1024, filled(512, 0x03), false);
         server.sendHole(ra.cookie(), 4096 + 512, 512, false);
         server.sendChunk(rb.cookie(), Nbd.NBD_REPLY_TYPE_NONE, true, new byte[0]);
-        readB.get(10, TimeUnit.SECONDS);
+        readB.get(60, TimeUnit.SECONDS);
         assertThat(readA).isNotDone();
         server.sendData(ra.cookie(), 4096, filled(512, 0x01), true);
-        readA.get(10, TimeUnit.SECONDS);
+        readA.get(60, TimeUnit.SECONDS);
 
         byte[] want = new byte[1536];
         Arrays.fill(want, 0, 512, (byte) 0x01);
@@ -265,12 +265,12 @@ class NbdClientTest {
         server.sendError(r1.cookie(), Nbd.NBD_REPLY_TYPE_ERROR, 28, "disk full", 0);
         server.sendSimple(r2.cookie(), 0, new byte[0]);
 
-        assertThatThrownBy(() -> failing.get(10, TimeUnit.SECONDS)).cause()
+        assertThatThrownBy(() -> failing.get(60, TimeUnit.SECONDS)).cause()
                 .isInstanceOfSatisfying(BlockIoException.class, e -> {
                     assertThat(e.errno()).isEqualTo(Errno.ENOSPC);
                     assertThat(e.getMessage()).contains("NBD_CMD_READ").contains("disk full");
                 });
-        fine.get(10, TimeUnit.SECONDS);
+        fine.get(60, TimeUnit.SECONDS);
         assertThat(client.isOpen()).isTrue();
     }
 
@@ -283,7 +283,7 @@ class NbdClientTest {
         ByteBuffer err = ByteBuffer.allocate(6 + 3 + 8).putInt(5).putShort((short) 3).put("bad".getBytes()).putLong(512);
         server.sendChunk(r.cookie(), Nbd.NBD_REPLY_TYPE_ERROR_OFFSET, false, err.array());
         server.sendChunk(r.cookie(), Nbd.NBD_REPLY_TYPE_NONE, true, new byte[0]);
-        assertThatThrownBy(() -> read.get(10, TimeUnit.SECONDS)).cause()
+        assertThatThrownBy(() -> read.get(60, TimeUnit.SECONDS)).cause()
                 .isInstanceOfSatisfying(BlockIoException.class, e -> {
                     assertThat(e.errno()).isEqualTo(Errno.EIO);
                     assertThat(e.getMessage()).contains("at offset 512").contains("bad");
@@ -305,10 +305,10 @@ class NbdClientTest {
         server.sendSimple(z.cookie(), 95, new byte[0]);
         server.sendSimple(f.cookie(), 0, new byte[0]);
         server.sendSimple(t.cookie(), 1, new byte[0]);
-        flush.get(10, TimeUnit.SECONDS);
-        assertThatThrownBy(() -> trim.get(10, TimeUnit.SECONDS)).cause()
+        flush.get(60, TimeUnit.SECONDS);
+        assertThatThrownBy(() -> trim.get(60, TimeUnit.SECONDS)).cause()
                 .isInstanceOfSatisfying(BlockIoException.class, e -> assertThat(e.errno()).isEqualTo(Errno.EPERM));
-        assertThatThrownBy(() -> zero.get(10, TimeUnit.SECONDS)).cause()
+        assertThatThrownBy(() -> zero.get(60, TimeUnit.SECONDS)).cause()
                 .isInstanceOfSatisfying(BlockIoException.class, e -> assertThat(e.errno()).isEqualTo(Errno.ENOTSUP));
     }
 
@@ -323,7 +323,7 @@ class NbdClientTest {
                 .putInt(2048).putInt(Nbd.NBD_STATE_HOLE | Nbd.NBD_STATE_ZERO)
                 .putInt(65536).putInt(Nbd.NBD_STATE_ZERO);
         server.sendChunk(r.cookie(), Nbd.NBD_REPLY_TYPE_BLOCK_STATUS, true, p.array());
-        assertThat(status.get(10, TimeUnit.SECONDS)).containsExactly(
+        assertThat(status.get(60, TimeUnit.SECONDS)).containsExactly(
                 Extent.data(0, 4096), Extent.hole(4096, 2048), new Extent(6144, 2048, false, true));
     }
 
@@ -342,7 +342,7 @@ class NbdClientTest {
             Request r = sent.get(i);
             server.sendData(r.cookie(), r.offset(), filled((int) r.length(), i + 1), true);
         }
-        read.get(10, TimeUnit.SECONDS);
+        read.get(60, TimeUnit.SECONDS);
         assertThat(dst.get(0)).isEqualTo((byte) 1);
         assertThat(dst.get(65536)).isEqualTo((byte) 2);
         assertThat(dst.get(160 * 1024 - 1)).isEqualTo((byte) 3);
@@ -368,9 +368,9 @@ class NbdClientTest {
         // Announces 8 + 4096 bytes for a 512-byte read; the client must not try to read them.
         server.send(ByteBuffer.allocate(20).putInt(Nbd.NBD_STRUCTURED_REPLY_MAGIC).putShort((short) 1)
                 .putShort((short) Nbd.NBD_REPLY_TYPE_OFFSET_DATA).putLong(r.cookie()).putInt(8 + 4096).array());
-        assertThatThrownBy(() -> small.get(10, TimeUnit.SECONDS)).cause()
+        assertThatThrownBy(() -> small.get(60, TimeUnit.SECONDS)).cause()
                 .isInstanceOf(IOException.class).hasRootCauseInstanceOf(ProtocolException.class);
-        assertThatThrownBy(() -> other.get(10, TimeUnit.SECONDS)).cause().isInstanceOf(IOException.class);
+        assertThatThrownBy(() -> other.get(60, TimeUnit.SECONDS)).cause().isInstanceOf(IOException.class);
         assertThat(client.isOpen()).isFalse();
     }
 
@@ -380,7 +380,7 @@ class NbdClientTest {
         CompletableFuture<Void> flush = client.flushAsync();
         server.readRequest();
         server.sendSimple(0xdeadL, 0, new byte[0]);
-        assertThatThrownBy(() -> flush.get(10, TimeUnit.SECONDS)).cause()
+        assertThatThrownBy(() -> flush.get(60, TimeUnit.SECONDS)).cause()
                 .isInstanceOf(IOException.class).hasMessageContaining("unknown cookie");
     }
 
@@ -396,7 +396,7 @@ class NbdClientTest {
         }
         server.dropConnection();
         for (CompletableFuture<Void> f : pending) {
-            assertThatThrownBy(() -> f.get(10, TimeUnit.SECONDS)).cause().isInstanceOf(IOException.class);
+            assertThatThrownBy(() -> f.get(60, TimeUnit.SECONDS)).cause().isInstanceOf(IOException.class);
         }
         assertThat(client.isOpen()).isFalse();
         assertThatThrownBy(() -> client.flush()).isInstanceOf(IOException.class)
@@ -411,7 +411,7 @@ class NbdClientTest {
         assertThat(disc.type()).isEqualTo(Nbd.NBD_CMD_DISC);
         client.close();
         assertThat(client.isOpen()).isFalse();
-        assertThatThrownBy(() -> client.readAsync(0, ByteBuffer.allocate(512)).get(10, TimeUnit.SECONDS))
+        assertThatThrownBy(() -> client.readAsync(0, ByteBuffer.allocate(512)).get(60, TimeUnit.SECONDS))
                 .cause().isInstanceOf(IOException.class);
     }
 
@@ -423,8 +423,8 @@ class NbdClientTest {
         CompletableFuture<Void> closed = CompletableFuture.runAsync(client::close);
         assertThat(server.readRequest().type()).isEqualTo(Nbd.NBD_CMD_DISC);
         server.sendSimple(f.cookie(), 0, new byte[0]);
-        flush.get(10, TimeUnit.SECONDS);
-        closed.get(10, TimeUnit.SECONDS);
+        flush.get(60, TimeUnit.SECONDS);
+        closed.get(60, TimeUnit.SECONDS);
     }
 
     /** {@link #standardHandshake()} for a client whose requesters read their own replies. */
@@ -456,7 +456,7 @@ class NbdClientTest {
         assertThat(r).isEqualTo(new Request(0, Nbd.NBD_CMD_READ, r.cookie(), 4096, 1024));
         server.sendHole(r.cookie(), 4096 + 512, 512, false);
         server.sendData(r.cookie(), 4096, filled(512, 0x42), true);
-        assertThat(requester.get(10, TimeUnit.SECONDS)).isSameAs(completedOn[0]);
+        assertThat(requester.get(60, TimeUnit.SECONDS)).isSameAs(completedOn[0]);
         byte[] want = new byte[1024];
         Arrays.fill(want, 0, 512, (byte) 0x42);
         assertThat(dst.array()).isEqualTo(want);
@@ -473,7 +473,7 @@ class NbdClientTest {
         assertThat(w.type()).isEqualTo(Nbd.NBD_CMD_WRITE);
         assertThat(server.readPayload(512)).isEqualTo(filled(512, 9));
         server.sendSimple(w.cookie(), 0, new byte[0]);
-        write.get(10, TimeUnit.SECONDS);
+        write.get(60, TimeUnit.SECONDS);
         assertThat(client.isOpen()).isTrue();
     }
 
@@ -486,11 +486,11 @@ class NbdClientTest {
         // The second requester waits for the first exchange: nothing more is sent until it ends.
         assertThat(second).isNotDone();
         server.sendSimple(f1.cookie(), 0, new byte[0]);
-        first.get(10, TimeUnit.SECONDS);
+        first.get(60, TimeUnit.SECONDS);
         Request f2 = server.readRequest();
         assertThat(f2.cookie()).isNotEqualTo(f1.cookie());
         server.sendSimple(f2.cookie(), 0, new byte[0]);
-        second.get(10, TimeUnit.SECONDS);
+        second.get(60, TimeUnit.SECONDS);
     }
 
     @Test
@@ -552,7 +552,7 @@ class NbdClientTest {
 
     /** What the server did reaches an idle client a moment later; bounded. */
     private void awaitClosedWhileIdle() throws InterruptedException {
-        long giveUp = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        long giveUp = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (client.isOpen() && System.nanoTime() < giveUp) {
             Thread.sleep(5);
         }
