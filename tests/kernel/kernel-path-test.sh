@@ -34,7 +34,7 @@ root=$(cd "$here/../.." && pwd)
 . "$root/scripts/deps.sh"
 
 SIZE_MIB=${SIZE_MIB:-16}
-TIMEOUT=${GUEST_TIMEOUT:-300}
+TIMEOUT=${GUEST_TIMEOUT:-900}
 MODES=${MODES:-linear_over_nbd dm_clone}
 cache=$root/build/kernel
 

@@ -8,7 +8,7 @@
 # filler and sends QMP `cont`; the guest finishes the lap, writes on, verifies every record
 # (VERIFY ALL OK), and the host checks the volume byte for byte from the last record ID.
 # No I/O error may appear on the console. Exits non-zero on any failure or after TIME_LIMIT
-# seconds (default 300).
+# seconds (default 1200: a guard against a hang, not a speed check; each step waits for a state).
 #
 # Environment: SLOTS (records, default 24), FREE_MIB (room left beside the filler, default 8),
 # QEMU (as in vm-migration-lab.sh: auto, system, backports or a path), KEEP_WORK=1.
@@ -19,7 +19,7 @@ py=/usr/bin/python3
 lab=$here/vmlab.py
 SLOTS=${SLOTS:-24}
 FREE_MIB=${FREE_MIB:-8}
-limit=${TIME_LIMIT:-300}
+limit=${TIME_LIMIT:-1200}
 DISK_MIB=$((SLOTS * 2))
 # Records, the filler and blockd's own small files: the filler leaves FREE_MIB MiB.
 FS_MIB=$((SLOTS + 16))

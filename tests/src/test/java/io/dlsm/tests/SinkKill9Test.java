@@ -26,7 +26,7 @@ import org.junit.jupiter.api.io.TempDir;
  * a guest writes seeded data with FUA or followed by FLUSH; the destination is killed with
  * SIGKILL at random moments and restarted on the same data dir and NBD port, over and over.
  * After the final commit every acknowledged-durable write is there and every byte nobody
- * wrote equals the source. Every wait is bounded, so there is no class timeout. Rounds: {@code -Ddlsm.kill9.rounds=N} (default 50).
+ * wrote equals the source. Every wait is bounded, so there is no class timeout. Rounds: {@code -Ddlsm.kill9.rounds=N} (default 20; the soak script runs thousands).
  */
 class SinkKill9Test {
     private static final int SIZE = 96 << 20;
@@ -52,7 +52,7 @@ class SinkKill9Test {
     @Test
     void flushedWritesSurviveRepeatedKill9OfTheDestination() throws Exception {
         long seed = TestSeed.announce(getClass());
-        int rounds = Integer.getInteger("dlsm.kill9.rounds", 50);
+        int rounds = Integer.getInteger("dlsm.kill9.rounds", 20);
         Random rnd = new Random(seed);
         SinkTestProcesses.Node source = SinkTestProcesses.start(dir.resolve("source"), 0, started);
         int destPort = FreePort.find();
