@@ -32,19 +32,29 @@ function install_dlsm {
     pip_install "$DLSM_REPO_DIR/cinder-driver-shim"
 }
 
-function dlsm_token_setup {
-    # One token for Cinder -> backend and backend -> blockd, created once on
-    # the controller; subnodes get it through the job (or local.conf).
-    if [ ! -s "$DLSM_TOKEN_FILE" ]; then
-        sudo install -d -m 0755 "$(dirname "$DLSM_TOKEN_FILE")"
-        if [ -n "${DLSM_TOKEN:-}" ]; then
-            printf '%s' "$DLSM_TOKEN" | sudo tee "$DLSM_TOKEN_FILE" >/dev/null
-        else
-            head -c 24 /dev/urandom | base64 | tr -d '/+=' | sudo tee "$DLSM_TOKEN_FILE" >/dev/null
+# Makes FILE (mode 0600, owned by the stack user) from VALUE, or from 256
+# random bits when VALUE is empty; an existing file is kept. Arguments: FILE VALUE
+function dlsm_secret_file {
+    local file=$1 value=$2
+    if [ ! -s "$file" ]; then
+        sudo install -d -m 0755 "$(dirname "$file")"
+        if [ -z "$value" ]; then
+            value=$(head -c 32 /dev/urandom | base64 | tr -d '/+=\n')
         fi
-        sudo chown "$STACK_USER" "$DLSM_TOKEN_FILE"
-        sudo chmod 0600 "$DLSM_TOKEN_FILE"
+        (umask 077 && printf '%s' "$value" | sudo tee "$file" >/dev/null)
+        sudo chown "$STACK_USER" "$file"
+        sudo chmod 0600 "$file"
     fi
+}
+
+function dlsm_token_setup {
+    # Cinder -> backend: the API token. blockd -> backend, first registration
+    # only: the registration token (later ones use the node's own credential,
+    # and the backend calls each blockd with the token that node handed over).
+    # Made once on the controller; subnodes get them through the job (or
+    # local.conf).
+    dlsm_secret_file "$DLSM_TOKEN_FILE" "${DLSM_TOKEN:-}"
+    dlsm_secret_file "$DLSM_REGISTRATION_TOKEN_FILE" "${DLSM_REGISTRATION_TOKEN:-}"
 }
 
 # Called by devstack's lib/cinder for every "dlsm:NAME" in CINDER_ENABLED_BACKENDS.
@@ -73,8 +83,9 @@ function start_dlsm {
     local jar_dir="$DLSM_REPO_DIR"
     if is_service_enabled dlsm-backend; then
         mkdir -p "$DLSM_STATE_DIR/backend"
-        run_process dlsm-backend "$DLSM_JAVA $DLSM_JAVA_OPTS -jar $jar_dir/dlsm-rest-backend/target/dlsm-rest-backend.jar --listen $DLSM_BACKEND_HOST:$DLSM_BACKEND_PORT --state-dir $DLSM_STATE_DIR/backend --token-file $DLSM_TOKEN_FILE --node-token-file $DLSM_TOKEN_FILE"
-        if ! timeout 60 sh -c "until curl -fsS -H 'Authorization: Bearer $(cat "$DLSM_TOKEN_FILE")' $DLSM_BACKEND_URL/v1/health >/dev/null; do sleep 1; done"; then
+        run_process dlsm-backend "$DLSM_JAVA $DLSM_JAVA_OPTS -jar $jar_dir/dlsm-rest-backend/target/dlsm-rest-backend.jar --listen $DLSM_BACKEND_HOST:$DLSM_BACKEND_PORT --state-dir $DLSM_STATE_DIR/backend --token-file $DLSM_TOKEN_FILE --registration-token-file $DLSM_REGISTRATION_TOKEN_FILE"
+        # /v1/health answers without a token (and says nothing but "ok").
+        if ! timeout 60 sh -c "until curl -fsS $DLSM_BACKEND_URL/v1/health >/dev/null; do sleep 1; done"; then
             die $LINENO "dlsm-backend did not answer on $DLSM_BACKEND_URL"
         fi
     fi
@@ -87,7 +98,7 @@ function start_dlsm {
             # "local" connections (the ones Nova attaches) are built from.
             user=root
         fi
-        run_process dlsm-blockd "$DLSM_JAVA $DLSM_JAVA_OPTS -jar $jar_dir/dlsm-blockd/target/dlsm-blockd.jar --data-dir $DLSM_STATE_DIR/blockd --nbd-listen $DLSM_NBD_HOST:$DLSM_NBD_PORT --api-listen $HOST_IP:$DLSM_BLOCKD_API_PORT --token-file $DLSM_TOKEN_FILE --backend-url $DLSM_BACKEND_URL --node-name $DLSM_NODE_NAME --backend-token-file $DLSM_TOKEN_FILE --kernel-path $DLSM_KERNEL_PATH" "" "$user"
+        run_process dlsm-blockd "$DLSM_JAVA $DLSM_JAVA_OPTS -jar $jar_dir/dlsm-blockd/target/dlsm-blockd.jar --data-dir $DLSM_STATE_DIR/blockd --nbd-listen $DLSM_NBD_HOST:$DLSM_NBD_PORT --api-listen $HOST_IP:$DLSM_BLOCKD_API_PORT --backend-url $DLSM_BACKEND_URL --node-name $DLSM_NODE_NAME --registration-token-file $DLSM_REGISTRATION_TOKEN_FILE --kernel-path $DLSM_KERNEL_PATH" "" "$user"
     fi
 }
 

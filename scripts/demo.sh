@@ -59,11 +59,16 @@ field() { sed -n "s/.*$2=\([^ ]*\).*/\1/p" "$work/$1.out"; }
 echo "== starting the backend and nodes A and B (blockd registers itself with the backend)"
 start_daemon backend java -jar "$backend_jar" --listen 127.0.0.1:0 --state-dir "$work/backend"
 DLSM_BACKEND=http://$(field backend api)
-export DLSM_BACKEND
+# The backend made its API token and the nodes' registration token in its state dir (mode
+# 0600); the CLI reads the first from there, blockd presents the second at its first registration.
+DLSM_STATE_DIR=$work/backend
+export DLSM_BACKEND DLSM_STATE_DIR
+auth=(-H @"$(bearer_header_file "$DLSM_STATE_DIR/api-token" "$work/backend-auth.header")")
 for n in a b; do
     start_daemon "node-$n" java -jar "$blockd_jar" --data-dir "$work/node-$n" \
         --nbd-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 \
-        --backend-url "$DLSM_BACKEND" --node-name "node-$n"
+        --backend-url "$DLSM_BACKEND" --node-name "node-$n" \
+        --registration-token-file "$DLSM_STATE_DIR/registration-token"
 done
 for _ in $(seq 100); do
     up=$(dlsm node list --json | json 'sum(n["state"] == "UP" for n in d)')
@@ -126,14 +131,14 @@ now() { date +%s.%N; }
 # it goes on writing on B. The phase is polled with curl, not the CLI, because a JVM start per
 # poll would add half a second to the measured switch-over.
 migration_of_demo() {
-    curl -sS -f "$DLSM_BACKEND/v1/volumes/demo" | json 'd.get("migrationId") or ""'
+    curl -sS -f "${auth[@]}" "$DLSM_BACKEND/v1/volumes/demo" | json 'd.get("migrationId") or ""'
 }
 hypervisor() {
     writer "$A_NBD" 0 100000 "$work/leave-a" &
     local writer_a=$! id="" phase
     for _ in $(seq 600); do
         id=$(migration_of_demo)
-        [ -n "$id" ] && [ "$(curl -sS -f "$DLSM_BACKEND/v1/migrations/$id" | json '(d["progress"] or {}).get("t0") is not None')" = True ] && break
+        [ -n "$id" ] && [ "$(curl -sS -f "${auth[@]}" "$DLSM_BACKEND/v1/migrations/$id" | json '(d["progress"] or {}).get("t0") is not None')" = True ] && break
         sleep 0.05
     done
     [ -n "$id" ] || { say "no migration appeared"; kill "$writer_a"; return 1; }
@@ -144,7 +149,7 @@ hypervisor() {
     now >"$work/t-left-a"
     say "the VM left A (flushed, disconnected); A fences itself, the backend switches"
     for _ in $(seq 1000); do
-        phase=$(curl -sS -f "$DLSM_BACKEND/v1/migrations/$id" | json 'd["phase"]')
+        phase=$(curl -sS -f "${auth[@]}" "$DLSM_BACKEND/v1/migrations/$id" | json 'd["phase"]')
         [ "$phase" != PREPARED ] && break
         sleep 0.01
     done

@@ -48,3 +48,15 @@ build_jars() {
     local root=$1
     (cd "$root" && mvn -B -q -DskipTests package)
 }
+
+# The daemons' APIs require a bearer token (blockd: DATA_DIR/api-token, the backend:
+# STATE_DIR/api-token, both made at first start, mode 0600). Writes the header line for the
+# token in TOKEN-FILE to OUT (mode 0600) and prints OUT; `curl -H @OUT` then sends it without
+# the token appearing on a command line, which other local users can read in /proc.
+# Arguments: TOKEN-FILE OUT
+bearer_header_file() {
+    local token
+    token=$(tr -d '[:space:]' <"$1")
+    (umask 077 && printf 'Authorization: Bearer %s\n' "$token" >"$2")
+    printf '%s\n' "$2"
+}

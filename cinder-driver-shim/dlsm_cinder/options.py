@@ -29,7 +29,10 @@ dlsm_opts = [
                secret=True,
                default='',
                help='Bearer token sent to the DLSM REST backend on every '
-                    'call. Empty: no Authorization header.'),
+                    'call: the backend\'s API token (STATE_DIR/api-token, '
+                    'which it makes at first start, or its --token-file). '
+                    'Empty: no Authorization header, which only a backend '
+                    'run with --insecure-no-auth accepts.'),
     cfg.FloatOpt('dlsm_connect_timeout',
                  default=5.0, min=0.1,
                  help='Seconds to wait for a TCP connection to the backend.'),

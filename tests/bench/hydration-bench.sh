@@ -29,6 +29,8 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
+# shellcheck source=scripts/deps.sh
+. "$ROOT/scripts/deps.sh"
 SIZE=${SIZE:-1073741824}
 JAR=${JAR:-$ROOT/dlsm-blockd/target/dlsm-blockd.jar}
 THROTTLE=${THROTTLE:-50000000}
@@ -130,6 +132,8 @@ cpu_secs() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }
 calc() { awk "BEGIN { printf \"%s\", $1 }"; }
 
 # ---------------------------------------------------------------- blockd and its API
+# The bearer-token header file of each blockd API address.
+declare -A AUTH
 # start_blockd VAR NS NBD_ADDR API_ADDR: starts a blockd, sets VAR_nbd and VAR_api.
 start_blockd() {
     local var=$1 ns=$2 nbd=$3 api=$4 dir="$WORK/$1" line="" i pid
@@ -149,6 +153,9 @@ start_blockd() {
     done
     [[ -n $line ]] || die "blockd $var did not print READY within 60 s"
     [[ $line =~ nbd=([^ ]+)\ api=([^ ]+) ]] || die "unexpected READY line: $line"
+    # Its API requires the token it made (none with --insecure-no-auth in BLOCKD_ARGS).
+    AUTH[${BASH_REMATCH[2]}]=/dev/null
+    [[ -f $dir/api-token ]] && AUTH[${BASH_REMATCH[2]}]=$(bearer_header_file "$dir/api-token" "$dir.auth")
     printf -v "${var}_nbd" '%s' "${BASH_REMATCH[1]}"
     printf -v "${var}_api" '%s' "${BASH_REMATCH[2]}"
     printf -v "${var}_pid" '%s' "$pid"
@@ -158,7 +165,7 @@ start_blockd() {
 # api NS METHOD HOST:PORT PATH [JSON]: prints the response body; fails on HTTP errors.
 api() {
     local ns=$1 method=$2 addr=$3 path=$4 body=${5:-}
-    local args=(-sS --fail-with-body -m 60 -X "$method" -H 'Content-Type: application/json')
+    local args=(-sS --fail-with-body -m 60 -X "$method" -H @"${AUTH[$addr]}" -H 'Content-Type: application/json')
     [[ -n $body ]] && args+=(-d "$body")
     in_ns "$ns" curl "${args[@]}" "http://$addr$path" || die "$method $path failed: $body"
 }
@@ -188,7 +195,7 @@ migrate() {
 
 # wait_sink NS API NAME STATES: waits (bounded) and prints the sink JSON.
 wait_sink() {
-    in_ns "$1" "$PY" "$HELPER" wait "http://$2/v1/sinks/$3" "$4" "$STEP_TIMEOUT" ||
+    in_ns "$1" "$PY" "$HELPER" wait "http://$2/v1/sinks/$3" "$4" "$STEP_TIMEOUT" "${AUTH[$2]}" ||
         die "sink $3 did not reach $4 within ${STEP_TIMEOUT}s"
 }
 

@@ -12,8 +12,14 @@ import time
 import urllib.request
 
 
-def _get(url, timeout=10):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
+def _get(url, header_file=None, timeout=10):
+    """GET url; header_file holds the "Authorization: Bearer ..." line blockd's API requires."""
+    req = urllib.request.Request(url)
+    if header_file:
+        with open(header_file) as f:
+            name, _, value = f.read().strip().partition(": ")
+        req.add_header(name, value)
+    with urllib.request.urlopen(req, timeout=timeout) as r:
         return json.loads(r.read())
 
 
@@ -30,15 +36,17 @@ def cmd_field(args):
 
 
 def cmd_wait(args):
-    """wait URL STATES TIMEOUT: poll URL every 20 ms until .state is one of STATES (comma list).
+    """wait URL STATES TIMEOUT [HEADER-FILE]: poll URL every 20 ms until .state is one of STATES
+    (comma list), with the Authorization header in HEADER-FILE.
 
     Prints the final JSON document; exits 1 on timeout or when the sink reports FAILED.
     """
     url, states, timeout = args[0], set(args[1].split(",")), float(args[2])
+    header_file = args[3] if len(args) > 3 else None
     deadline = time.monotonic() + timeout
     doc = None
     while time.monotonic() < deadline:
-        doc = _get(url)
+        doc = _get(url, header_file)
         if doc.get("state") in states:
             print(json.dumps(doc))
             return 0

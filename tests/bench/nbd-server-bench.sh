@@ -50,6 +50,8 @@ set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
+# shellcheck source=scripts/deps.sh
+. "$REPO_ROOT/scripts/deps.sh"
 REPORT="$SCRIPT_DIR/nbd_bench_report.py"
 # Debian's python with stdlib only; a pyenv python3 on PATH is not relied on.
 PY=/usr/bin/python3
@@ -227,12 +229,14 @@ ensure_volume() {
     # is expected to find it again in the data dir; if it does not, we create
     # it once more - only while the file does not exist yet, so a restart can
     # never make us silently benchmark a fresh empty file.
-    local api="http://127.0.0.1:$API_PORT/v1/volumes"
-    if curl -sf "$api/$EXPORT" >/dev/null 2>&1; then
+    local api="http://127.0.0.1:$API_PORT/v1/volumes" auth
+    # blockd's API requires the token it made in its data dir at first start.
+    auth=$(bearer_header_file "$DATA_DIR/api-token" "$WORK_DIR/blockd.auth")
+    if curl -sf -H @"$auth" "$api/$EXPORT" >/dev/null 2>&1; then
         return 0
     fi
     [[ ! -e $IMG ]] || die "blockd did not re-open existing volume $IMG after restart"
-    curl -sf -X POST -H 'Content-Type: application/json' \
+    curl -sf -H @"$auth" -X POST -H 'Content-Type: application/json' \
         -d "{\"name\":\"$EXPORT\",\"sizeBytes\":$SIZE_BYTES}" "$api" >/dev/null ||
         die "creating volume $EXPORT via $api failed"
     [[ -f $IMG ]] || die "blockd created no file at $IMG"

@@ -60,7 +60,8 @@ started=$(uptime_s)
 log "starting blockd at ${started}s after boot: java ${JAVA_OPTS:-}"
 cd /opt/dlsm || exit 1   # the jar by the relative path its AppCDS archive was dumped with
 # shellcheck disable=SC2086 # JAVA_OPTS are separate words
-java ${JAVA_OPTS:-} -jar dlsm-blockd.jar --data-dir /tmp/blockd \
+# The token is the host's (in the share), so the host's calls can carry it.
+java ${JAVA_OPTS:-} -jar dlsm-blockd.jar --data-dir /tmp/blockd --token-file $work/api-token \
     --nbd-listen 0.0.0.0:10809 --api-listen 0.0.0.0:7810 --kernel-path "$KERNEL_PATH" \
     >/tmp/blockd.out 2>$work/guest-blockd.log &
 blockd=$!

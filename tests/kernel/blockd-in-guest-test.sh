@@ -101,16 +101,17 @@ if [ ! -s "$appcds/blockd.jsa" ]; then
         p=$!
         for _ in $(seq 600); do grep -q '^READY' out 2>/dev/null && break; kill -0 $p 2>/dev/null || break; sleep 0.1; done
         u=http://$(sed -n 's/.*api=\([^ ]*\).*/\1/p' out)
+        h=$(bearer_header_file "$appcds.tmp/data/api-token" "$appcds.tmp/auth")
         # A few requests, so the archive also holds what the first REST calls load. One that
         # fails only leaves its classes out of the archive; the archive itself is checked below.
-        curl -sS -m 30 -X POST -H 'Content-Type: application/json' -d '{"name":"t","sizeBytes":1048576}' "$u/v1/volumes" || true
-        curl -sS -m 30 -X POST -H 'Content-Type: application/json' -d '{}' "$u/v1/volumes/t/migration-export" || true
-        curl -sS -m 30 -X POST "$u/v1/volumes/t/device" || true
-        curl -sS -m 30 "$u/v1/node/capabilities" "$u/v1/sinks" "$u/v1/volumes/t" || true
+        curl -sS -m 30 -H @"$h" -X POST -H 'Content-Type: application/json' -d '{"name":"t","sizeBytes":1048576}' "$u/v1/volumes" || true
+        curl -sS -m 30 -H @"$h" -X POST -H 'Content-Type: application/json' -d '{}' "$u/v1/volumes/t/migration-export" || true
+        curl -sS -m 30 -H @"$h" -X POST "$u/v1/volumes/t/device" || true
+        curl -sS -m 30 -H @"$h" "$u/v1/node/capabilities" "$u/v1/sinks" "$u/v1/volumes/t" || true
         kill $p
         wait $p || true # the status of a killed JVM
     ) >/dev/null 2>&1
-    rm -rf "$appcds.tmp/data" "$appcds.tmp/out" "$appcds.tmp/log"
+    rm -rf "$appcds.tmp/data" "$appcds.tmp/out" "$appcds.tmp/log" "$appcds.tmp/auth"
     [ -s "$appcds.tmp/blockd.jsa" ] || { echo "blockd-in-guest: no AppCDS archive was written" >&2; exit 1; }
     mv "$appcds.tmp" "$appcds"
 fi
@@ -182,8 +183,11 @@ check() { # DESCRIPTION COMMAND...: passes when COMMAND succeeds
     if "$@"; then ok "$d"; else bad "$d"; fi
 }
 
-api() { curl -sS -f -m 120 -X "$1" -H 'Content-Type: application/json' ${3:+-d "$3"} "$2"; }
-api_code() { curl -sS -o /dev/null -w '%{http_code}' -m 120 -X "$1" "$2"; }
+# Each API's bearer-token header file: the source node's (it made its token), the guest node's
+# (the host makes one per boot and hands it over in the share, since the guest's disk is its own).
+auth_for() { case $1 in "$A_API"/*) echo "$work/a.auth" ;; *) echo "$share/guest.auth" ;; esac; }
+api() { curl -sS -f -m 120 -X "$1" -H @"$(auth_for "$2")" -H 'Content-Type: application/json' ${3:+-d "$3"} "$2"; }
+api_code() { curl -sS -o /dev/null -w '%{http_code}' -m 120 -H @"$(auth_for "$2")" -X "$1" "$2"; }
 jfield() { /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 await_state() { # URL WANTED TRIES: polls the resource's "state" every 0.2 s; prints the last one
     local s=""
@@ -237,6 +241,7 @@ for _ in $(seq 600); do
 done
 grep -q '^READY' "$work/a.out" || { cat "$work/a.log" >&2; abort "the source blockd did not start"; }
 A_API=http://$(sed -n 's/.*api=\([^ ]*\).*/\1/p' "$work/a.out")
+bearer_header_file "$work/a/api-token" "$work/a.auth" >/dev/null
 A_NBD_PORT=$(sed -n 's/.*nbd=[^ ]*:\([0-9]*\).*/\1/p' "$work/a.out")
 size=$((SIZE_MIB << 20))
 
@@ -289,6 +294,9 @@ run_mode() { # MODE VOLUME
     api_port=$(free_port); nbd_port=$(free_port)
     while [ "$nbd_port" = "$api_port" ]; do nbd_port=$(free_port); done
     G_API=http://127.0.0.1:$api_port
+    # The guest's blockd requires this token (--token-file in the share): 256 random bits.
+    (umask 077 && head -c 32 /dev/urandom | base64 | tr -d '\n=' >"$share/api-token")
+    bearer_header_file "$share/api-token" "$share/guest.auth" >/dev/null
     cat >"$share/params.sh" <<P
 JAVA_OPTS="$JAVA_OPTS"
 KERNEL_PATH=$mode

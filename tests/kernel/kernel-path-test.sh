@@ -70,13 +70,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The bearer-token header file of each node's API base URL (blockd made the tokens).
+declare -A auth_of
 start_node() {
     local name=$1
     java -jar "$jar" --data-dir "$work/$name" --nbd-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 \
         >"$work/$name.out" 2>"$work/$name.log" &
     pids+=($!)
     for _ in $(seq 300); do
-        grep -q '^READY' "$work/$name.out" 2>/dev/null && return 0
+        if grep -q '^READY' "$work/$name.out" 2>/dev/null; then
+            auth_of[http://$(field "$name" api)]=$(bearer_header_file "$work/$name/api-token" "$work/$name.auth")
+            return 0
+        fi
         kill -0 "${pids[-1]}" 2>/dev/null || break
         sleep 0.1
     done
@@ -85,7 +90,7 @@ start_node() {
     exit 1
 }
 field() { sed -n "s/.*$2=\([^ ]*\).*/\1/p" "$work/$1.out"; }
-api() { curl -sS -f -X "$1" -H 'Content-Type: application/json' ${3:+-d "$3"} "$2"; }
+api() { curl -sS -f -X "$1" -H @"${auth_of[${2%%/v1/*}]}" -H 'Content-Type: application/json' ${3:+-d "$3"} "$2"; }
 jfield() { /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 md5() { md5sum "$1" | cut -d' ' -f1; }
 passed=0

@@ -61,14 +61,17 @@ chmod 600 "$work/token"
 # -- DLSM: backend and two blockd nodes --------------------------------------
 bport=$(free_port)
 burl=http://127.0.0.1:$bport
+# The API token is the one Cinder gets (as devstack does it); the registration token, which the
+# nodes present at their first registration, is the one the backend makes in its state dir.
 start backend java -jar "$backend_jar" --listen "127.0.0.1:$bport" --state-dir "$work/backend" \
-    --token-file "$work/token" --node-token-file "$work/token"
+    --token-file "$work/token"
 api() { curl -fsS -H "Authorization: Bearer $token" "$@"; }
 wait_for 60 "backend health" api "$burl/v1/health"
 for n in nodeA nodeB; do
+    # Each blockd makes its own API token and hands it to the backend when it registers.
     start "blockd-$n" java -jar "$blockd_jar" --data-dir "$work/$n" --nbd-listen 127.0.0.1:0 \
-        --api-listen 127.0.0.1:0 --token-file "$work/token" --backend-url "$burl" \
-        --node-name "$n" --backend-token-file "$work/token"
+        --api-listen 127.0.0.1:0 --backend-url "$burl" \
+        --node-name "$n" --registration-token-file "$work/backend/registration-token"
 done
 nodes_up() { [ "$(api "$burl/v1/nodes" | "$py" -c 'import json,sys; print(sum(n["state"]=="UP" for n in json.load(sys.stdin)))')" = 2 ]; }
 wait_for 60 "two UP nodes" nodes_up

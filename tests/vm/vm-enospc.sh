@@ -85,7 +85,8 @@ for _ in $(seq 1800); do grep -q '^READY' "$work/node.out" 2>/dev/null && break;
 grep -q '^READY' "$work/node.out" || fail "blockd did not start"
 api=$(sed -n 's/.*api=\([^ ]*\).*/\1/p' "$work/node.out")
 nbd=$(sed -n 's/.*nbd=\([^ ]*\).*/\1/p' "$work/node.out")
-curl -sS -f --max-time 60 -X POST -H 'Content-Type: application/json' \
+auth=$(bearer_header_file "$small/node/api-token" "$work/node-auth.header")
+curl -sS -f --max-time 60 -X POST -H @"$auth" -H 'Content-Type: application/json' \
     -d "{\"name\":\"vm\",\"sizeBytes\":$((DISK_MIB << 20))}" "http://$api/v1/volumes" >/dev/null
 # The filler takes all but FREE_MIB MiB: the guest's lap of SLOTS MiB cannot fit.
 avail_mib=$(( $(df --output=avail -k "$small" | tail -1) / 1024 ))

@@ -67,6 +67,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+# shellcheck source=scripts/deps.sh
+. "$root/scripts/deps.sh"
 py=/usr/bin/python3
 lab=$here/vmlab.py
 
@@ -251,8 +253,11 @@ fi
 # ------------------------------------------------------------------ disks
 $py "$lab" image "$work/base.img" "$DISK_MIB" "$SLOTS" "$pool"
 vol=vmdisk
+# The bearer-token header file of each API address (blockd and the backend made the tokens).
+declare -A auth_of
 api() { # inA|inB API METHOD PATH [JSON]
-    "$1" curl -sS -f --max-time 30 -X "$3" -H 'Content-Type: application/json' ${5:+-d "$5"} "http://$2$4"
+    "$1" curl -sS -f --max-time 30 -X "$3" -H @"${auth_of[$2]}" -H 'Content-Type: application/json' \
+        ${5:+-d "$5"} "http://$2$4"
 }
 jget() { # EXPR over the JSON on stdin as d; strings print raw, the rest as JSON (null...)
     $py -c 'import json,sys; d=json.load(sys.stdin); v=eval(sys.argv[1], {}, {"d": d}); print(v if isinstance(v, str) else json.dumps(v))' "$1"
@@ -265,7 +270,10 @@ start_node() { # NAME inA|inB HOST [BLOCKD-ARGS...]
     start_in "ns${name^}" "$work/$name.out" "$work/$name.log" \
         java ${JAVA_OPTS:-} -jar "$jar" --data-dir "$work/$name" --nbd-listen "$host:0" --api-listen "$host:0" "$@"
     for i in $(seq 300); do
-        grep -q '^READY' "$work/$name.out" 2>/dev/null && return 0
+        if grep -q '^READY' "$work/$name.out" 2>/dev/null; then
+            auth_of[$(field "$name" api)]=$(bearer_header_file "$work/$name/api-token" "$work/$name.auth")
+            return 0
+        fi
         kill -0 "$last_pid" 2>/dev/null || break
         sleep 0.1
     done
@@ -305,8 +313,11 @@ if [ "$METHOD" = dlsm ] && [ "$CONTROL" = backend ]; then
         sleep 0.1
     done
     BACKEND=$(field backend api)
-    start_node a inA "$HA" --backend-url "http://$BACKEND" --node-name node-a
-    start_node b inB "$HB" --backend-url "http://$BACKEND" --node-name node-b
+    auth_of[$BACKEND]=$(bearer_header_file "$work/backend/api-token" "$work/backend.auth")
+    start_node a inA "$HA" --backend-url "http://$BACKEND" --node-name node-a \
+        --registration-token-file "$work/backend/registration-token"
+    start_node b inB "$HB" --backend-url "http://$BACKEND" --node-name node-b \
+        --registration-token-file "$work/backend/registration-token"
 elif [ "${METHOD#mirror-}" = "$METHOD" ]; then
     # With shared storage node B runs its blockd too, idle: every compute node of a cloud
     # does, and the baseline must not differ from DLSM's runs by a JVM's share of the cores.

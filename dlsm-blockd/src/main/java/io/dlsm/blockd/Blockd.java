@@ -1,6 +1,9 @@
 package io.dlsm.blockd;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.dlsm.apiguard.RequestTargetGuard;
+import io.dlsm.apiguard.SecretFile;
+import io.dlsm.blockd.api.BearerTokenFilter;
 import io.dlsm.blockd.api.BlockdApplication;
 import io.dlsm.blockd.api.Json;
 import io.dlsm.blockd.config.BlockdConfig;
@@ -44,7 +47,6 @@ import java.net.URI;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -69,6 +71,10 @@ public final class Blockd implements Closeable {
     private static final long BUFFER_CACHE_BYTES = 256L << 20;
     /** The design's bound on how long a set bitmap bit may stay uncommitted. */
     private static final long BITMAP_COMMIT_MS = 1000;
+
+    /** Made at first start in the data dir; scripts and tests read them there. */
+    public static final String API_TOKEN = "api-token";
+    public static final String BACKEND_CREDENTIAL = "backend-credential";
 
     private final BlockdConfig config;
     private final ExportRegistry exports = new ExportRegistry();
@@ -108,7 +114,10 @@ public final class Blockd implements Closeable {
         writeback = Executors.newSingleThreadExecutor(daemonThreads("writeback"));
         if (config.registration().isPresent()) {
             BlockdConfig.Registration r = config.registration().get();
-            backendLink = new BackendLink(r.backendUrl(), r.nodeName(), readBackendToken(r), mapper);
+            // Made by this node, before its first registration, so a lost answer cannot lose it.
+            String credential = SecretFile.readOrCreate(config.dataDir().resolve(BACKEND_CREDENTIAL));
+            backendLink = new BackendLink(r.backendUrl(), r.nodeName(), credential, readRegistrationToken(r), token,
+                    mapper);
             backendEvents = new BackendEvents(backendLink);
         }
         volumes = new VolumeStore(config.dataDir(), LibC.INSTANCE, exports, mapper, Clock.systemUTC(), writeback,
@@ -141,6 +150,9 @@ public final class Blockd implements Closeable {
         http = GrizzlyHttpServerFactory.createHttpServer(URI.create("http://" + api + "/"),
                 new BlockdApplication(volumes, snapshots, sinks, registry, mapper, token, kernel,
                         Optional.ofNullable(kernelDevices)), false);
+        Optional<BearerTokenFilter> auth = token.map(BearerTokenFilter::new);
+        RequestTargetGuard.install(http, header -> auth.map(a -> a.accepts(header)).orElse(true), "UNAUTHORIZED",
+                "BAD_REQUEST_TARGET");
         http.start();
         int apiPort = http.getListeners().iterator().next().getPort();
         apiAddress = new InetSocketAddress(api.host(), apiPort);
@@ -150,15 +162,8 @@ public final class Blockd implements Closeable {
         }
     }
 
-    private static Optional<String> readBackendToken(BlockdConfig.Registration r) throws IOException {
-        if (r.tokenFile().isEmpty()) {
-            return Optional.empty();
-        }
-        String t = Files.readString(r.tokenFile().get(), StandardCharsets.UTF_8).strip();
-        if (t.isEmpty()) {
-            throw new IOException("backend token file " + r.tokenFile().get() + " is empty");
-        }
-        return Optional.of(t);
+    private static Optional<String> readRegistrationToken(BlockdConfig.Registration r) throws IOException {
+        return r.tokenFile().isEmpty() ? Optional.empty() : Optional.of(SecretFile.read(r.tokenFile().get()));
     }
 
     /** Registers with the bound addresses, so port 0 listeners are announced correctly. */
@@ -261,16 +266,20 @@ public final class Blockd implements Closeable {
         }
     }
 
+    /** The token the control API requires: the given file's, else DATA_DIR/api-token (made at first start). */
     private Optional<String> readToken() throws IOException {
-        if (config.tokenFile().isEmpty()) {
-            log.warn("no --token-file: the control API accepts unauthenticated calls; "
-                    + "bind --api-listen to loopback only");
+        if (config.insecureNoAuth()) {
+            log.warn("--insecure-no-auth: the control API on {} answers ANYBODY who can connect, without a token: "
+                    + "they can create, delete and fence volumes, read migration export names and point sinks "
+                    + "anywhere. For labs only", config.apiListen());
             return Optional.empty();
         }
-        String token = Files.readString(config.tokenFile().get(), StandardCharsets.UTF_8).strip();
-        if (token.isEmpty()) {
-            throw new IOException("token file " + config.tokenFile().get() + " is empty");
+        if (config.tokenFile().isPresent()) {
+            return Optional.of(SecretFile.read(config.tokenFile().get()));
         }
+        Path generated = config.dataDir().resolve(API_TOKEN);
+        String token = SecretFile.readOrCreate(generated);
+        log.info("the control API requires the bearer token in {}", generated);
         return Optional.of(token);
     }
 

@@ -48,12 +48,17 @@ class BlockdTest {
 
     private HttpResponse<String> send(String method, String path, String body, boolean authorized)
             throws Exception {
+        return send(method, path, body, authorized ? "Bearer " + TOKEN : null);
+    }
+
+    private HttpResponse<String> send(String method, String path, String body, String authorization)
+            throws Exception {
         URI uri = URI.create("http://127.0.0.1:" + blockd.apiAddress().getPort() + path);
         HttpRequest.Builder r = HttpRequest.newBuilder(uri).header("Content-Type", "application/json")
                 .method(method, body == null ? HttpRequest.BodyPublishers.noBody()
                         : HttpRequest.BodyPublishers.ofString(body));
-        if (authorized) {
-            r.header("Authorization", "Bearer " + TOKEN);
+        if (authorization != null) {
+            r.header("Authorization", authorization);
         }
         return http.send(r.build(), HttpResponse.BodyHandlers.ofString());
     }
@@ -79,6 +84,55 @@ class BlockdTest {
         JsonNode listed = new ObjectMapper().readTree(send("GET", "/v1/volumes", null, true).body());
         assertThat(listed).hasSize(1);
         assertThat(listed.get(0).path("allocatedBytes").asLong()).isPositive();
+    }
+
+    @Test
+    void withoutTokenFileAGeneratedOwnerOnlyTokenIsRequiredAndKeptAcrossRestarts() throws Exception {
+        blockd = startDefault();
+        Path file = dir.resolve("data").resolve(Blockd.API_TOKEN);
+        assertThat(java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(file)))
+                .isEqualTo("rw-------");
+        String token = Files.readString(file).strip();
+        // 32 random bytes, base64url: 256 bits.
+        assertThat(token).hasSize(43);
+        assertThat(send("GET", "/v1/volumes", null, null).statusCode()).isEqualTo(401);
+        assertThat(send("GET", "/metrics", null, null).statusCode()).isEqualTo(401);
+        assertThat(send("GET", "/v1/no-such-path", null, null).statusCode()).isEqualTo(401);
+        assertThat(send("GET", "/v1/volumes", null, "Bearer " + token).statusCode()).isEqualTo(200);
+
+        blockd.close();
+        blockd = startDefault();
+        assertThat(Files.readString(file).strip()).isEqualTo(token);
+        assertThat(send("GET", "/v1/volumes", null, "Bearer " + token).statusCode()).isEqualTo(200);
+    }
+
+    @Test
+    void healthAnswersWithoutTokenAndSaysOnlyOk() throws Exception {
+        blockd = startDefault();
+        HttpResponse<String> health = send("GET", "/v1/health", null, null);
+        assertThat(health.statusCode()).isEqualTo(200);
+        assertThat(health.body()).isEqualTo("{\"status\":\"ok\"}");
+    }
+
+    @Test
+    void aTokenFileOthersMayReadIsRefused() throws Exception {
+        Path data = Files.createDirectories(dir.resolve("data"));
+        Path file = Files.writeString(data.resolve(Blockd.API_TOKEN), "known\n");
+        Files.setPosixFilePermissions(file, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+        try (Blockd b = new Blockd(defaultConfig())) {
+            org.assertj.core.api.Assertions.assertThatThrownBy(b::start).hasMessageContaining("chmod 600");
+        }
+    }
+
+    private BlockdConfig defaultConfig() {
+        return new BlockdConfig(dir.resolve("data"), new HostPort("127.0.0.1", 0), new HostPort("127.0.0.1", 0), 2, 16,
+                Optional.empty(), java.time.Duration.ofSeconds(60));
+    }
+
+    private Blockd startDefault() throws Exception {
+        Blockd b = new Blockd(defaultConfig());
+        b.start();
+        return b;
     }
 
     @Test

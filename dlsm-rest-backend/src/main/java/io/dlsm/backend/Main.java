@@ -46,16 +46,23 @@ public final class Main implements Callable<Integer> {
     private Path stateDir;
 
     @Option(names = "--" + ConfigLoader.TOKEN_FILE, paramLabel = "FILE",
-            description = "File holding the static bearer token every request must present.")
+            description = "File holding the API token every request must present (default: STATE_DIR/api-token, "
+                    + "made with a random token at first start, mode 0600).")
     private Path tokenFile;
 
-    @Option(names = "--" + ConfigLoader.NODE_TOKEN_FILE, paramLabel = "FILE",
-            description = "File holding the bearer token sent to every blockd's control API.")
-    private Path nodeTokenFile;
+    @Option(names = "--" + ConfigLoader.REGISTRATION_TOKEN_FILE, paramLabel = "FILE",
+            description = "File holding the token a node presents at its first registration, and only there "
+                    + "(default: STATE_DIR/registration-token, made at first start, mode 0600).")
+    private Path registrationTokenFile;
+
+    @Option(names = "--" + ConfigLoader.INSECURE_NO_AUTH,
+            description = "Serve the API to anybody who can connect, without tokens, and let any node register "
+                    + "as any name: for labs only.")
+    private Boolean insecureNoAuth;
 
     @Option(names = "--config", paramLabel = "FILE",
             description = "Java properties file; keys are the long option names without dashes "
-                    + "(listen, state-dir, token-file, node-token-file). Flags override it.")
+                    + "(listen, state-dir, token-file, registration-token-file, insecure-no-auth). Flags override it.")
     private Path configFile;
 
     @Spec
@@ -82,7 +89,8 @@ public final class Main implements Callable<Integer> {
     public Integer call() throws InterruptedException {
         BackendConfig config;
         try {
-            config = ConfigLoader.load(new CliOptions(listen, stateDir, tokenFile, nodeTokenFile, configFile));
+            config = ConfigLoader.load(new CliOptions(listen, stateDir, tokenFile, registrationTokenFile,
+                    insecureNoAuth, configFile));
         } catch (ConfigException e) {
             spec.commandLine().getErr().println(spec.name() + ": " + e.getMessage());
             return EXIT_CONFIG;

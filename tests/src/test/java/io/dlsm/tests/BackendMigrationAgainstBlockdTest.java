@@ -42,8 +42,8 @@ class BackendMigrationAgainstBlockdTest {
     @BeforeEach
     void startCluster() throws Exception {
         backend = BackendProcess.start(tmp.resolve("backend-state"));
-        a = BlockdProcess.start(tmp.resolve("a"), List.of("--backend-url", backend.url(), "--node-name", "a"));
-        b = BlockdProcess.start(tmp.resolve("b"), List.of("--backend-url", backend.url(), "--node-name", "b"));
+        a = BlockdProcess.start(tmp.resolve("a"), backend.nodeArgs("a"));
+        b = BlockdProcess.start(tmp.resolve("b"), backend.nodeArgs("b"));
         await("both nodes registered and UP", () -> {
             JsonNode nodes = ok(backend.call("GET", "/v1/nodes", null));
             return nodes.size() == 2 && nodes.get(0).path("state").asText().equals("UP")

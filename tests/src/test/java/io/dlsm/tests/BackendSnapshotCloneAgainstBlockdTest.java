@@ -37,7 +37,7 @@ class BackendSnapshotCloneAgainstBlockdTest {
     @BeforeEach
     void start() throws Exception {
         backend = BackendProcess.start(tmp.resolve("backend-state"));
-        node = BlockdProcess.start(tmp.resolve("a"), List.of("--backend-url", backend.url(), "--node-name", "a"));
+        node = BlockdProcess.start(tmp.resolve("a"), backend.nodeArgs("a"));
         long deadline = System.nanoTime() + WAIT.toNanos();
         while (!upNodes().equals(List.of("a"))) {
             assertThat(System.nanoTime()).as("node a registered and UP").isLessThan(deadline);
@@ -160,7 +160,7 @@ class BackendSnapshotCloneAgainstBlockdTest {
             c.flush();
         }
         try (BlockdProcess b = BlockdProcess.start(tmp.resolve("b"),
-                List.of("--backend-url", backend.url(), "--node-name", "b"))) {
+                backend.nodeArgs("b"))) {
             long deadline = System.nanoTime() + WAIT.toNanos();
             while (!upNodes().equals(List.of("a", "b"))) {
                 assertThat(System.nanoTime()).as("node b registered and UP").isLessThan(deadline);

@@ -33,10 +33,11 @@ final class SinkTestProcesses {
     }
 
     /** A running blockd. */
-    record Node(Process process, int nbdPort, int apiPort, Path log) {
+    record Node(Process process, int nbdPort, int apiPort, Path log, String token) {
         JsonNode call(String method, String path, Object body) throws IOException {
             HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + apiPort + path))
-                    .timeout(Duration.ofSeconds(60)).header("Content-Type", "application/json");
+                    .timeout(Duration.ofSeconds(60)).header("Content-Type", "application/json")
+                    .header("Authorization", "Bearer " + token);
             b.method(method, body == null ? HttpRequest.BodyPublishers.noBody()
                     : HttpRequest.BodyPublishers.ofString(JSON.writeValueAsString(body)));
             try {
@@ -91,7 +92,8 @@ final class SinkTestProcesses {
             if (line != null) {
                 int nbd = Integer.parseInt(line.replaceAll(".*nbd=\\S+:(\\d+).*", "$1"));
                 int api = Integer.parseInt(line.replaceAll(".*api=\\S+:(\\d+).*", "$1"));
-                return new Node(p, nbd, api, log);
+                // Made at first start, before READY: the token every call of the API needs.
+                return new Node(p, nbd, api, log, Files.readString(dataDir.resolve("api-token")).strip());
             }
             p.destroyForcibly();
             p.waitFor(10, TimeUnit.SECONDS);

@@ -40,7 +40,7 @@ public final class BlockdApplication extends ResourceConfig {
         register(new JsonExceptionMapper());
         register(new WebExceptionMapper());
         token.ifPresent(t -> register(new BearerTokenFilter(t)));
-        registerResources(boundTo(new VolumeResource(volumes, snapshots)),
+        registerResources(boundTo(new HealthResource()), boundTo(new VolumeResource(volumes, snapshots)),
                 boundTo(new SnapshotResource(snapshots)), boundTo(new SinkResource(sinks)),
                 boundTo(new MetricsResource(registry, new SinkMetrics(registry), sinks)),
                 boundTo(new NodeResource(kernel)), boundTo(new DeviceResource(devices)));

@@ -66,7 +66,8 @@ public final class BlockdCommand implements Callable<Integer> {
     long nbdBufferBudgetBytes;
 
     @Option(names = "--token-file", paramLabel = "FILE",
-            description = "File holding the bearer token every control API call must carry.")
+            description = "File holding the bearer token every control API call must carry (default: "
+                    + "DATA_DIR/api-token, made with a random token at first start, mode 0600).")
     Path tokenFile;
 
     @Option(names = "--source-retry-deadline", paramLabel = "SECONDS", defaultValue = "60",
@@ -82,14 +83,19 @@ public final class BlockdCommand implements Callable<Integer> {
             description = "This node's name at the backend (needs --backend-url).")
     String nodeName;
 
-    @Option(names = "--backend-token-file", paramLabel = "FILE",
-            description = "File holding the bearer token for the backend's API.")
+    @Option(names = "--registration-token-file", paramLabel = "FILE",
+            description = "File holding the backend's registration token (its STATE_DIR/registration-token), "
+                    + "presented only at this node's first registration.")
     Path backendTokenFile;
 
     @Option(names = "--kernel-path", paramLabel = "MODE", defaultValue = "off",
             description = "Present volumes through device-mapper: off, auto (the best this kernel allows), "
                     + "linear_over_nbd or dm_clone (refuses to start if unavailable) (default: ${DEFAULT-VALUE}).")
     KernelPathSetting kernelPath;
+
+    @Option(names = "--insecure-no-auth",
+            description = "Serve the control API to anybody who can connect, without a token: for labs only.")
+    boolean insecureNoAuth;
 
     private final Function<BlockdConfig, Integer> daemon;
 
@@ -117,6 +123,10 @@ public final class BlockdCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(new CommandLine(this),
                     "--backend-url and --node-name go together");
         }
+        if (insecureNoAuth && tokenFile != null) {
+            throw new CommandLine.ParameterException(new CommandLine(this),
+                    "--insecure-no-auth and --token-file contradict each other: choose one");
+        }
         return daemon.apply(toConfig());
     }
 
@@ -130,7 +140,8 @@ public final class BlockdCommand implements Callable<Integer> {
         }
         return new BlockdConfig(dataDir, HostPort.parse(nbdListen), HostPort.parse(apiListen), ioThreads,
                 maxConnections, Optional.ofNullable(tokenFile),
-                java.time.Duration.ofSeconds(sourceRetryDeadlineSeconds), registration, kernelPath, nbdLimits());
+                java.time.Duration.ofSeconds(sourceRetryDeadlineSeconds), registration, kernelPath, nbdLimits(),
+                insecureNoAuth);
     }
 
     private NbdLimits nbdLimits() {

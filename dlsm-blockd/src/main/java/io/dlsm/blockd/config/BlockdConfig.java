@@ -6,10 +6,24 @@ import java.net.URI;
 import java.nio.file.Path;
 import java.util.Optional;
 
-/** Everything blockd is started with. */
+/**
+ * Everything blockd is started with.
+ *
+ * @param tokenFile the control API's bearer token; empty: {@code DATA_DIR/api-token}, made at first start
+ * @param insecureNoAuth the control API answers everybody (an explicit opt-out; tokenFile is then empty)
+ */
 public record BlockdConfig(Path dataDir, HostPort nbdListen, HostPort apiListen, int ioThreads,
                            int maxConnections, Optional<Path> tokenFile, java.time.Duration sourceRetryDeadline,
-                           Optional<Registration> registration, KernelPathSetting kernelPath, NbdLimits nbdLimits) {
+                           Optional<Registration> registration, KernelPathSetting kernelPath, NbdLimits nbdLimits,
+                           boolean insecureNoAuth) {
+
+    /** Requiring a token (from {@code tokenFile} or the generated one). */
+    public BlockdConfig(Path dataDir, HostPort nbdListen, HostPort apiListen, int ioThreads, int maxConnections,
+                        Optional<Path> tokenFile, java.time.Duration sourceRetryDeadline,
+                        Optional<Registration> registration, KernelPathSetting kernelPath, NbdLimits nbdLimits) {
+        this(dataDir, nbdListen, apiListen, ioThreads, maxConnections, tokenFile, sourceRetryDeadline, registration,
+                kernelPath, nbdLimits, false);
+    }
 
     /** With the NBD server's default limits. */
     public BlockdConfig(Path dataDir, HostPort nbdListen, HostPort apiListen, int ioThreads, int maxConnections,
@@ -19,7 +33,11 @@ public record BlockdConfig(Path dataDir, HostPort nbdListen, HostPort apiListen,
                 kernelPath, NbdLimits.DEFAULTS);
     }
 
-    /** Self-registration with the REST backend: where, under which node name, with which token. */
+    /**
+     * Self-registration with the REST backend: where, under which node name, and the file with
+     * the backend's registration token (needed for the first registration only; later ones
+     * use the credential this node keeps in {@code DATA_DIR/backend-credential}).
+     */
     public record Registration(URI backendUrl, String nodeName, Optional<Path> tokenFile) {
     }
 

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.URI;
 import java.time.Duration;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -15,7 +16,7 @@ import org.slf4j.LoggerFactory;
  * Registers this blockd with the REST backend and heartbeats every {@link #HEARTBEAT_INTERVAL}
  * on a daemon thread. Failures are logged and retried, never fatal: the node keeps serving its
  * volumes while the backend is away. A heartbeat answered 404 (the backend lost us, e.g. a
- * fresh state dir) registers again.
+ * fresh state dir) or 401 (an operator reset this node's credential) registers again.
  */
 public final class BackendRegistration implements AutoCloseable {
     /** The backend declares a node DOWN after three missed heartbeats of this period. */
@@ -112,8 +113,10 @@ public final class BackendRegistration implements AutoCloseable {
                 register();
             } else {
                 int status = link.send("POST", "/v1/nodes/" + node.name() + "/heartbeat", null);
-                if (status == 404) {
-                    log.warn("backend {} does not know node {} any more; registering again", backend, node.name());
+                if (status == 404 || status == 401) {
+                    // 401: an operator reset this node's credential; registering binds it again.
+                    log.warn("backend {} does not know node {}{} any more; registering again", backend, node.name(),
+                            status == 401 ? "'s credential" : "");
                     registered = false;
                     register();
                 } else if (status != 204 && status != 200) {
@@ -135,15 +138,35 @@ public final class BackendRegistration implements AutoCloseable {
         }
     }
 
+    /**
+     * With this node's credential; if the backend does not know it yet (401), as a newcomer
+     * with the registration token, binding the credential to this node's name.
+     */
     private void register() throws IOException, InterruptedException {
-        int status = link.send("POST", "/v1/nodes", Map.of("name", node.name(), "apiUrl", node.apiUrl(),
-                "nbdHost", node.nbdHost(), "nbdPort", node.nbdPort(), "capabilities", node.capabilities()));
-        if (status == 200 || status == 201) {
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("name", node.name());
+        body.put("apiUrl", node.apiUrl());
+        body.put("nbdHost", node.nbdHost());
+        body.put("nbdPort", node.nbdPort());
+        body.put("capabilities", node.capabilities());
+        link.apiToken().ifPresent(t -> body.put("apiToken", t));
+        BackendLink.Answer a = link.sendWithCredential("POST", "/v1/nodes", body);
+        String how = "its credential";
+        if (a.status() == 401) {
+            if (!link.hasRegistrationToken()) {
+                throw new IOException("the backend does not know this node's credential yet, and the first "
+                        + "registration needs the backend's registration token: give --registration-token-file");
+            }
+            body.put("credential", link.credential());
+            a = link.sendWithRegistrationToken("POST", "/v1/nodes", body);
+            how = "the registration token";
+        }
+        if (a.status() == 200 || a.status() == 201) {
             registered = true;
-            log.info("registered with backend {} as node {} (api {}, nbd {}:{})", backend, node.name(),
+            log.info("registered with backend {} as node {} with {} (api {}, nbd {}:{})", backend, node.name(), how,
                     node.apiUrl(), node.nbdHost(), node.nbdPort());
         } else {
-            throw new IOException("registration answered HTTP " + status);
+            throw new IOException("registration answered HTTP " + a.status() + ": " + a.body());
         }
     }
 

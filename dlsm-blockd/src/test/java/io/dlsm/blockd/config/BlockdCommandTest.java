@@ -45,6 +45,14 @@ class BlockdCommandTest {
     }
 
     @Test
+    void authIsOnUnlessExplicitlyTurnedOff() {
+        assertThat(parse().insecureNoAuth()).isFalse();
+        assertThat(parse("--insecure-no-auth").insecureNoAuth()).isTrue();
+        // Both at once is a contradiction, refused rather than guessed.
+        assertThat(BlockdCommand.run(x -> 0, "--insecure-no-auth", "--token-file", "/etc/t")).isEqualTo(2);
+    }
+
+    @Test
     void kernelPathIsOffUnlessAskedFor() {
         assertThat(parse().kernelPath()).isEqualTo(io.dlsm.blockd.dm.KernelPathSetting.OFF);
         assertThat(parse("--kernel-path", "auto").kernelPath()).isEqualTo(io.dlsm.blockd.dm.KernelPathSetting.AUTO);
@@ -55,7 +63,7 @@ class BlockdCommandTest {
     @Test
     void backendRegistrationFlags() {
         BlockdConfig c = parse("--backend-url", "http://ctl:7800", "--node-name", "node-a",
-                "--backend-token-file", "/etc/bt");
+                "--registration-token-file", "/etc/bt");
         assertThat(c.registration()).contains(new BlockdConfig.Registration(java.net.URI.create("http://ctl:7800/"),
                 "node-a", Optional.of(Path.of("/etc/bt"))));
         assertThat(parse().registration()).isEmpty();

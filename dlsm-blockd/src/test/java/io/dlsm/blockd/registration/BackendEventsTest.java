@@ -41,14 +41,16 @@ class BackendEventsTest {
         server.stop(0);
     }
 
-    private BackendEvents events(Optional<String> token) {
+    /** Events go out with the node's credential, never with the registration or API token. */
+    private BackendEvents events(String credential) {
         URI url = URI.create("http://127.0.0.1:" + server.getAddress().getPort() + "/");
-        return new BackendEvents(new BackendLink(url, "node-a", token, Json.newMapper()));
+        return new BackendEvents(new BackendLink(url, "node-a", credential, Optional.of("registration-token"),
+                Optional.of("api-token"), Json.newMapper()));
     }
 
     @Test
     void anAutomaticFenceIsPostedAsAnEventOfThisNode() throws Exception {
-        try (BackendEvents e = events(Optional.of("s3cret"))) {
+        try (BackendEvents e = events("s3cret")) {
             e.fencedAutomatically("vol-1");
             String call = received.poll(10, TimeUnit.SECONDS);
             assertThat(call).startsWith("POST /v1/nodes/node-a/events Bearer s3cret ");
@@ -60,9 +62,9 @@ class BackendEventsTest {
     @Test
     void aRefusedEventIsDroppedAndTheNextOneStillGoesOut() throws Exception {
         status = 500;
-        try (BackendEvents e = events(Optional.empty())) {
+        try (BackendEvents e = events("c")) {
             e.fencedAutomatically("v1");
-            assertThat(received.poll(10, TimeUnit.SECONDS)).startsWith("POST /v1/nodes/node-a/events null ");
+            assertThat(received.poll(10, TimeUnit.SECONDS)).startsWith("POST /v1/nodes/node-a/events Bearer c ");
             status = 204;
             e.fencedAutomatically("v2");
             assertThat(received.poll(10, TimeUnit.SECONDS)).contains("\"v2\"");
@@ -84,7 +86,7 @@ class BackendEventsTest {
             exchange.sendResponseHeaders(204, -1);
             exchange.close();
         });
-        try (BackendEvents e = events(Optional.empty())) {
+        try (BackendEvents e = events("c")) {
             e.fencedAutomatically("v1");
             assertThat(received.poll(10, TimeUnit.SECONDS)).isEqualTo("/v1/nodes/node-a/events");
             // The backend holds the first call: the next one is queued, not sent inline (a

@@ -164,6 +164,8 @@ class SinkProxyTest {
         HttpRequest req = HttpRequest.newBuilder(URI.create("http://" + TwoNodes.HOST + ":"
                         + nodes.dest.apiAddress().getPort() + path))
                 .header("Content-Type", "application/json")
+                .header("Authorization", "Bearer " + java.nio.file.Files.readString(
+                        nodes.destDir.resolve(io.dlsm.blockd.Blockd.API_TOKEN)).strip())
                 .POST(HttpRequest.BodyPublishers.ofString(body)).build();
         return HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build().send(req, HttpResponse.BodyHandlers.ofString());
     }

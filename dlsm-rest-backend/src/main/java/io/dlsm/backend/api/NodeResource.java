@@ -8,13 +8,17 @@ import io.dlsm.backend.node.NodeEvent;
 import io.dlsm.backend.node.NodeRegistration;
 import io.dlsm.backend.node.NodeRegistry;
 import jakarta.inject.Inject;
+import io.dlsm.backend.auth.CallerContext;
 import jakarta.ws.rs.Consumes;
+import jakarta.ws.rs.DELETE;
 import jakarta.ws.rs.GET;
 import jakarta.ws.rs.POST;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.PathParam;
 import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.core.Context;
 import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.SecurityContext;
 import jakarta.ws.rs.core.Response;
 import java.net.URI;
 import java.util.List;
@@ -36,8 +40,8 @@ public final class NodeResource {
     }
 
     @POST
-    public Response register(NodeRegistration body) {
-        NodeRegistry.Registered r = nodes.register(body);
+    public Response register(NodeRegistration body, @Context SecurityContext security) {
+        NodeRegistry.Registered r = nodes.register(body, CallerContext.of(security));
         return (r.created() ? Response.created(URI.create("/v1/nodes/" + r.node().name())) : Response.ok())
                 .entity(r.node()).build();
     }
@@ -51,6 +55,16 @@ public final class NodeResource {
     @Path("{name}")
     public Node get(@PathParam("name") String name) {
         return nodes.get(name);
+    }
+
+    /**
+     * Unbinds a node's credential (an operator's call): for a node reinstalled without its
+     * {@code backend-credential}, whose registration the backend otherwise refuses.
+     */
+    @DELETE
+    @Path("{name}/credential")
+    public Node resetCredential(@PathParam("name") String name) {
+        return nodes.resetCredential(name);
     }
 
     /** No body needed; one is accepted and ignored so blockd versions may send stats later. */

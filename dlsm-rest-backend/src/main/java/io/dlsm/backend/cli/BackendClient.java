@@ -63,6 +63,11 @@ public final class BackendClient {
         return call("GET", "/v1/nodes", null, new TypeReference<>() {});
     }
 
+    /** Unbinds a node's credential, so that it may register again with the registration token. */
+    public Reply<Node> resetNodeCredential(String name) {
+        return call("DELETE", "/v1/nodes/" + segment(name) + "/credential", null, new TypeReference<>() {});
+    }
+
     public Reply<List<Volume>> volumes() {
         return call("GET", "/v1/volumes", null, new TypeReference<>() {});
     }

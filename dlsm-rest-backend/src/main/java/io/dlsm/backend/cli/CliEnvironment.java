@@ -6,7 +6,7 @@ import java.util.Map;
 /**
  * What the CLI takes from the process around it, passed in so tests can supply their own.
  *
- * @param variables the environment (DLSM_BACKEND, DLSM_TOKEN_FILE, COLUMNS)
+ * @param variables the environment (DLSM_BACKEND, DLSM_TOKEN_FILE, DLSM_STATE_DIR, COLUMNS)
  * @param interactive stdout is a terminal: redraw a progress bar rather than log lines
  * @param pacer how the CLI waits between polls
  */

@@ -41,8 +41,14 @@ public final class DlsmCli implements Runnable {
     private String backend;
 
     @Option(names = "--token-file", paramLabel = "FILE", scope = ScopeType.INHERIT,
-            description = "File holding the bearer token (default: $DLSM_TOKEN_FILE; none: no token).")
+            description = "File holding the backend's API token (default: $DLSM_TOKEN_FILE, else the "
+                    + "api-token in --state-dir; neither: no token).")
     private Path tokenFile;
+
+    @Option(names = "--state-dir", paramLabel = "DIR", scope = ScopeType.INHERIT,
+            description = "The backend's state directory, whose api-token the CLI sends when no token file is "
+                    + "given (default: $DLSM_STATE_DIR).")
+    private Path stateDir;
 
     @Option(names = "--json", scope = ScopeType.INHERIT,
             description = "Print the backend's JSON instead of text, for scripts.")
@@ -71,7 +77,8 @@ public final class DlsmCli implements Runnable {
                         .addSubcommand(new VolumeCommands.Show(root))
                         .addSubcommand(new VolumeCommands.Delete(root)))
                 .addSubcommand(new CommandLine(new NodeCommands.Group())
-                        .addSubcommand(new NodeCommands.ListNodes(root)))
+                        .addSubcommand(new NodeCommands.ListNodes(root))
+                        .addSubcommand(new NodeCommands.ResetCredential(root)))
                 .addSubcommand(new MigrateCommand(root))
                 .addSubcommand(new CommandLine(new MigrationCommands.Group())
                         .addSubcommand(new MigrationCommands.ListMigrations(root))
@@ -129,7 +136,11 @@ public final class DlsmCli implements Runnable {
         Optional<Path> file = Optional.ofNullable(tokenFile)
                 .or(() -> Optional.ofNullable(environment.variables().get("DLSM_TOKEN_FILE"))
                         .filter(v -> !v.isBlank())
-                        .map(Path::of));
+                        .map(Path::of))
+                .or(() -> Optional.ofNullable(stateDir)
+                        .or(() -> Optional.ofNullable(environment.variables().get("DLSM_STATE_DIR"))
+                                .filter(v -> !v.isBlank()).map(Path::of))
+                        .map(d -> d.resolve("api-token")));
         if (file.isEmpty()) {
             return Optional.empty();
         }

@@ -14,7 +14,9 @@ public record Node(
         String lastHeartbeat,
         Long capacityBytes,
         Long freeBytes,
-        Map<String, Boolean> capabilities) {
+        Map<String, Boolean> capabilities,
+        String nodeAuth,
+        String backendAuth) {
 
     /** Where NBD clients connect, bracketing IPv6 literals so the port stays unambiguous. */
     public String nbdAddress() {

@@ -9,12 +9,13 @@ import java.util.Optional;
  *
  * @param listen    API listen address
  * @param stateDir  directory holding the backend's persistent state
- * @param tokenFile file holding the static bearer token; empty means the API is open
- * @param nodeTokenFile file holding the token the backend presents to every blockd; empty
- *                  means the nodes' control APIs are called without one
+ * @param tokenFile file holding the API token; empty: {@code STATE_DIR/api-token}, made at first start
+ * @param registrationTokenFile file holding the token nodes register with; empty:
+ *                  {@code STATE_DIR/registration-token}, made at first start
+ * @param insecureNoAuth the API answers everybody (the explicit opt-out; both files are then empty)
  */
 public record BackendConfig(ListenAddress listen, Path stateDir, Optional<Path> tokenFile,
-                            Optional<Path> nodeTokenFile) {
+                            Optional<Path> registrationTokenFile, boolean insecureNoAuth) {
 
     /** Loopback by default: an API that can move volumes must be exposed on purpose. */
     public static final ListenAddress DEFAULT_LISTEN = new ListenAddress("127.0.0.1", 7800);
@@ -23,10 +24,13 @@ public record BackendConfig(ListenAddress listen, Path stateDir, Optional<Path> 
         Objects.requireNonNull(listen, "listen");
         Objects.requireNonNull(stateDir, "stateDir");
         Objects.requireNonNull(tokenFile, "tokenFile");
-        Objects.requireNonNull(nodeTokenFile, "nodeTokenFile");
+        Objects.requireNonNull(registrationTokenFile, "registrationTokenFile");
+        if (insecureNoAuth && (tokenFile.isPresent() || registrationTokenFile.isPresent())) {
+            throw new IllegalArgumentException("insecure-no-auth contradicts token-file and registration-token-file");
+        }
     }
 
     public BackendConfig(ListenAddress listen, Path stateDir, Optional<Path> tokenFile) {
-        this(listen, stateDir, tokenFile, Optional.empty());
+        this(listen, stateDir, tokenFile, Optional.empty(), false);
     }
 }

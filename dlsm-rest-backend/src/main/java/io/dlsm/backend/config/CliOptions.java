@@ -7,13 +7,14 @@ import java.nio.file.Path;
  * given", so that {@link ConfigLoader} can tell a flag from a default and let flags win over
  * the config file.
  */
-public record CliOptions(String listen, Path stateDir, Path tokenFile, Path nodeTokenFile, Path configFile) {
+public record CliOptions(String listen, Path stateDir, Path tokenFile, Path registrationTokenFile,
+                         Boolean insecureNoAuth, Path configFile) {
 
     public CliOptions(String listen, Path stateDir, Path tokenFile, Path configFile) {
-        this(listen, stateDir, tokenFile, null, configFile);
+        this(listen, stateDir, tokenFile, null, null, configFile);
     }
 
     public static CliOptions none() {
-        return new CliOptions(null, null, null, null, null);
+        return new CliOptions(null, null, null, null, null, null);
     }
 }

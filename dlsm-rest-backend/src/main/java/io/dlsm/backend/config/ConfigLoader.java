@@ -20,9 +20,11 @@ public final class ConfigLoader {
     public static final String LISTEN = "listen";
     public static final String STATE_DIR = "state-dir";
     public static final String TOKEN_FILE = "token-file";
-    public static final String NODE_TOKEN_FILE = "node-token-file";
+    public static final String REGISTRATION_TOKEN_FILE = "registration-token-file";
+    public static final String INSECURE_NO_AUTH = "insecure-no-auth";
 
-    private static final Set<String> FILE_KEYS = Set.of(LISTEN, STATE_DIR, TOKEN_FILE, NODE_TOKEN_FILE);
+    private static final Set<String> FILE_KEYS = Set.of(LISTEN, STATE_DIR, TOKEN_FILE, REGISTRATION_TOKEN_FILE,
+            INSECURE_NO_AUTH);
 
     private ConfigLoader() {
     }
@@ -46,8 +48,15 @@ public final class ConfigLoader {
                 .orElseThrow(() -> new ConfigException(
                         "--" + STATE_DIR + " is required (on the command line or in --config)"));
         Optional<Path> tokenFile = pathOption(cli.tokenFile(), file, TOKEN_FILE, fileDir);
-        Optional<Path> nodeTokenFile = pathOption(cli.nodeTokenFile(), file, NODE_TOKEN_FILE, fileDir);
-        return new BackendConfig(listen, stateDir, tokenFile, nodeTokenFile);
+        Optional<Path> registrationTokenFile = pathOption(cli.registrationTokenFile(), file, REGISTRATION_TOKEN_FILE,
+                fileDir);
+        boolean insecure = cli.insecureNoAuth() != null ? cli.insecureNoAuth()
+                : Boolean.parseBoolean(file.getProperty(INSECURE_NO_AUTH, "false").trim());
+        if (insecure && (tokenFile.isPresent() || registrationTokenFile.isPresent())) {
+            throw new ConfigException("--" + INSECURE_NO_AUTH + " contradicts --" + TOKEN_FILE + " and --"
+                    + REGISTRATION_TOKEN_FILE + ": choose one");
+        }
+        return new BackendConfig(listen, stateDir, tokenFile, registrationTokenFile, insecure);
     }
 
     /**

@@ -18,7 +18,8 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
- * {@link NodeClient} over blockd's HTTP control API, with the node token as bearer token.
+ * {@link NodeClient} over blockd's HTTP control API, with each node's own token, sent only to
+ * the URL that node registered it for.
  * Lenient about unknown response fields: blockd may grow its views without breaking us.
  */
 public final class HttpNodeClient implements NodeClient {
@@ -34,10 +35,10 @@ public final class HttpNodeClient implements NodeClient {
             .addModule(new JavaTimeModule())
             .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
             .build();
-    private final Optional<String> token;
+    private final NodeTokens tokens;
 
-    public HttpNodeClient(Optional<String> token) {
-        this.token = token;
+    public HttpNodeClient(NodeTokens tokens) {
+        this.tokens = tokens;
         // Grizzly (blockd's server) stalls on the HTTP/2 upgrade the JDK client tries by default.
         this.http = HttpClient.newBuilder()
                 .version(HttpClient.Version.HTTP_1_1)
@@ -231,7 +232,7 @@ public final class HttpNodeClient implements NodeClient {
             if (body != null) {
                 req.header("Content-Type", "application/json");
             }
-            token.ifPresent(t -> req.header("Authorization", "Bearer " + t));
+            tokens.tokenFor(node).ifPresent(t -> req.header("Authorization", "Bearer " + t));
             resp = http.send(req.build(), HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
         } catch (IOException | IllegalArgumentException e) {
             throw new NodeCallException(node.name(), what, 0, "unreachable at " + node.apiUrl() + ": " + e);

@@ -3,6 +3,7 @@ package io.dlsm.backend.node;
 import io.dlsm.backend.api.Names;
 import io.dlsm.backend.api.error.BadRequestException;
 import io.dlsm.backend.api.error.ConflictException;
+import io.dlsm.backend.api.error.ForbiddenException;
 import io.dlsm.backend.api.error.NotFoundException;
 import io.dlsm.backend.state.StateStore;
 import java.net.URI;
@@ -33,20 +34,37 @@ public final class NodeRegistry {
     private static final Logger LOG = LoggerFactory.getLogger(NodeRegistry.class);
 
     private final StateStore store;
+    private final NodeKeys keys;
     private final Clock clock;
     private final Map<String, Node> nodes = new ConcurrentHashMap<>();
 
-    public NodeRegistry(StateStore store, Clock clock) {
+    public NodeRegistry(StateStore store, NodeKeys keys, Clock clock) {
         this.store = store;
+        this.keys = keys;
         this.clock = clock;
         nodes.putAll(store.loadAll(KIND));
+    }
+
+    public NodeRegistry(StateStore store, Clock clock) {
+        this(store, new NodeKeys(store), clock);
     }
 
     /** What {@link #register} did: a new node answers 201, a re-registration 200. */
     public record Registered(Node node, boolean created) {
     }
 
-    public synchronized Registered register(NodeRegistration r) {
+    /** Registration by an operator (tests and tools that stand in for a node). */
+    public Registered register(NodeRegistration r) {
+        return register(r, new Caller.Operator());
+    }
+
+    /**
+     * Registers a node, or updates its addresses. A name whose node bound a credential is
+     * re-registered only by that credential, so nobody holding merely the registration (or
+     * API) token can point an existing node's name, and with it its volumes and the calls
+     * that carry its token, at another address.
+     */
+    public synchronized Registered register(NodeRegistration r, Caller caller) {
         if (r == null) {
             throw new BadRequestException("body", "a JSON request body is required");
         }
@@ -59,14 +77,75 @@ public final class NodeRegistry {
             throw new BadRequestException("nbdPort", "nbdPort must be 1-65535, got " + r.nbdPort());
         }
         Capabilities caps = r.capabilities() == null ? Capabilities.NBD_ONLY : r.capabilities();
-        Node node = new Node(name, stripSlash(apiUrl), r.nbdHost(), r.nbdPort(), NodeState.UP, clock.instant(),
-                r.capacityBytes(), r.freeBytes(), caps);
+        Optional<NodeKeys.NodeKey> key = keys.get(name);
+        String bound = key.map(NodeKeys.NodeKey::credentialSha256).orElse(null);
+        NodeAuth auth;
+        String credential;
+        if (caller instanceof Caller.Anyone) {
+            auth = NodeAuth.NONE;
+            credential = bound;
+        } else if (caller instanceof Caller.Member m) {
+            if (!m.node().equals(name)) {
+                // A node speaks only for itself.
+                refuseIfBound(name, bound);
+                throw new ForbiddenException("the credential of node '" + m.node() + "' cannot register node '"
+                        + name + "': a new node registers with the registration token", Map.of("node", name));
+            }
+            auth = NodeAuth.CREDENTIAL;
+            credential = bound;
+        } else if (caller instanceof Caller.Registrar) {
+            refuseIfBound(name, bound);
+            auth = NodeAuth.REGISTRATION_TOKEN;
+            credential = credentialDigest(r);
+        } else {
+            refuseIfBound(name, bound);
+            auth = NodeAuth.OPERATOR_TOKEN;
+            credential = r.credential() == null ? null : credentialDigest(r);
+        }
+        String url = stripSlash(apiUrl);
+        boolean hasToken = r.apiToken() != null && !r.apiToken().isBlank();
+        Node node = new Node(name, url, r.nbdHost(), r.nbdPort(), NodeState.UP, clock.instant(),
+                r.capacityBytes(), r.freeBytes(), caps, auth, hasToken ? BackendAuth.TOKEN : BackendAuth.NONE);
         boolean created = !nodes.containsKey(name);
+        // The token and the URL it may go to are replaced together, never one without the other.
+        keys.put(new NodeKeys.NodeKey(name, credential, url, hasToken ? r.apiToken().strip() : null));
         store.put(KIND, name, node);
         nodes.put(name, node);
-        LOG.info("node {} {} (api {}, nbd {}:{})", name, created ? "registered" : "re-registered", node.apiUrl(),
-                node.nbdHost(), node.nbdPort());
+        LOG.info("node {} {} (api {}, nbd {}:{}, authenticated by {}, backend calls it with {})", name,
+                created ? "registered" : "re-registered", node.apiUrl(), node.nbdHost(), node.nbdPort(),
+                auth, node.backendAuth());
         return new Registered(node, created);
+    }
+
+    /**
+     * Forgets the credential node {@code name} bound (a node reinstalled without its
+     * {@code backend-credential} file): its next registration with the registration token binds
+     * a new one. The node's address and token stay until then.
+     */
+    public synchronized Node resetCredential(String name) {
+        Node node = get(name);
+        keys.resetCredential(name);
+        LOG.warn("credential of node {} reset by an operator: the next registration with the registration token "
+                + "binds a new one", name);
+        return node;
+    }
+
+    private static void refuseIfBound(String name, String bound) {
+        if (bound != null) {
+            throw new ForbiddenException("node '" + name + "' is registered with its own credential, and only that "
+                    + "credential may register it again. If this is that node reinstalled without its DATA_DIR/"
+                    + "backend-credential, an operator resets it with 'dlsm node reset-credential " + name
+                    + "' (DELETE /v1/nodes/" + name + "/credential), then the node registers with the "
+                    + "registration token again", Map.of("node", name));
+        }
+    }
+
+    private static String credentialDigest(NodeRegistration r) {
+        if (r.credential() == null || r.credential().strip().length() < 22) {
+            throw new BadRequestException("credential", "a first registration must carry the node's credential "
+                    + "(at least 128 random bits; blockd keeps it in DATA_DIR/backend-credential)");
+        }
+        return NodeKeys.sha256Hex(r.credential().strip());
     }
 
     /** 404 for an unknown node tells blockd to register again (e.g. after a lost state dir). */

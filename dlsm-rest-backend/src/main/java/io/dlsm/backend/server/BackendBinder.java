@@ -1,7 +1,7 @@
 package io.dlsm.backend.server;
 
 import io.dlsm.backend.BackendInfo;
-import io.dlsm.backend.auth.TokenCheck;
+import io.dlsm.backend.auth.Authenticator;
 import io.dlsm.backend.migration.CrossNodeCopies;
 import io.dlsm.backend.migration.MigrationService;
 import io.dlsm.backend.node.NodeRegistry;
@@ -22,15 +22,15 @@ public final class BackendBinder extends AbstractBinder {
     private final BackendInfo info;
     private final Clock clock;
     private final PrometheusMeterRegistry meters;
-    private final TokenCheck tokenCheck;
+    private final Authenticator authenticator;
     private final ControlPlane controlPlane;
 
-    public BackendBinder(BackendInfo info, Clock clock, PrometheusMeterRegistry meters, TokenCheck tokenCheck,
+    public BackendBinder(BackendInfo info, Clock clock, PrometheusMeterRegistry meters, Authenticator authenticator,
                          ControlPlane controlPlane) {
         this.info = info;
         this.clock = clock;
         this.meters = meters;
-        this.tokenCheck = tokenCheck;
+        this.authenticator = authenticator;
         this.controlPlane = controlPlane;
     }
 
@@ -40,7 +40,7 @@ public final class BackendBinder extends AbstractBinder {
         bind(clock).to(Clock.class);
         // Scraping needs the Prometheus type; everything that only records meters asks for MeterRegistry.
         bind(meters).to(PrometheusMeterRegistry.class).to(MeterRegistry.class);
-        bind(tokenCheck).to(TokenCheck.class);
+        bind(authenticator).to(Authenticator.class);
         bind(controlPlane.nodes()).to(NodeRegistry.class);
         bind(controlPlane.volumes()).to(VolumeService.class);
         bind(controlPlane.migrations()).to(MigrationService.class);

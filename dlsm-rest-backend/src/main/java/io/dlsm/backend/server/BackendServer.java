@@ -1,20 +1,25 @@
 package io.dlsm.backend.server;
 
 import io.dlsm.backend.BackendInfo;
+import io.dlsm.apiguard.RequestTargetGuard;
+import io.dlsm.apiguard.SecretFile;
+import io.dlsm.backend.api.error.ErrorCode;
+import io.dlsm.backend.auth.Authenticator;
 import io.dlsm.backend.auth.TokenCheck;
 import io.dlsm.backend.config.BackendConfig;
 import io.dlsm.backend.config.ListenAddress;
 import io.dlsm.backend.metrics.BackendMetrics;
 import io.dlsm.backend.metrics.ControlPlaneMetrics;
 import io.dlsm.backend.node.HttpNodeClient;
+import io.dlsm.backend.node.NodeKeys;
 import io.dlsm.backend.state.FileStateStore;
-import java.nio.charset.StandardCharsets;
 import java.util.Optional;
 import java.io.IOException;
 import java.net.URI;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Clock;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -28,6 +33,9 @@ import org.slf4j.LoggerFactory;
 public final class BackendServer implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(BackendServer.class);
+    /** The generated tokens' file names in the state dir; the CLI and tests read them there. */
+    public static final String API_TOKEN = "api-token";
+    public static final String REGISTRATION_TOKEN = "registration-token";
     /** Lets in-flight requests finish on SIGTERM without making a supervisor wait long. */
     private static final long SHUTDOWN_GRACE_SECONDS = 5;
 
@@ -45,23 +53,24 @@ public final class BackendServer implements AutoCloseable {
 
     public static BackendServer start(BackendConfig config, Clock clock) throws IOException {
         prepareStateDir(config.stateDir());
-        TokenCheck tokenCheck = loadTokenCheck(config);
-
-        Optional<String> nodeToken = readNodeToken(config);
+        FileStateStore store = new FileStateStore(config.stateDir());
+        NodeKeys keys = new NodeKeys(store);
+        Authenticator authenticator = authenticator(config, keys);
 
         BackendMetrics metrics = new BackendMetrics();
         ControlPlane controlPlane = null;
         try {
             // Loads the persisted state: nodes, volumes and the migrations to resume.
-            controlPlane = new ControlPlane(new FileStateStore(config.stateDir()), new HttpNodeClient(nodeToken),
-                    clock);
+            controlPlane = new ControlPlane(store, keys, new HttpNodeClient(keys), clock);
             ControlPlaneMetrics.bind(metrics.registry(), controlPlane.nodes(), controlPlane.volumes(),
                     controlPlane.migrations());
             BackendInfo info = new BackendInfo(BackendInfo.buildVersion(), clock.instant());
             BackendApplication app = new BackendApplication(
-                    new BackendBinder(info, clock, metrics.registry(), tokenCheck, controlPlane));
+                    new BackendBinder(info, clock, metrics.registry(), authenticator, controlPlane));
             ListenAddress listen = config.listen();
             HttpServer http = GrizzlyHttpServerFactory.createHttpServer(uri(listen), app, false);
+            RequestTargetGuard.install(http, header -> authenticator.authenticate(header).caller().isPresent(),
+                    ErrorCode.UNAUTHORIZED.wire(), ErrorCode.BAD_REQUEST.wire());
             try {
                 http.start();
             } catch (IOException e) {
@@ -121,26 +130,29 @@ public final class BackendServer implements AutoCloseable {
         if (!Files.isWritable(stateDir)) {
             throw new IOException("state dir " + stateDir + " is not writable");
         }
+        // It holds the nodes' tokens and credential digests: nobody else may read or list it.
+        Files.setPosixFilePermissions(stateDir, PosixFilePermissions.fromString("rwx------"));
     }
 
-    private static Optional<String> readNodeToken(BackendConfig config) throws IOException {
-        if (config.nodeTokenFile().isEmpty()) {
-            LOG.warn("no --node-token-file given: blockd control APIs are called without a token");
-            return Optional.empty();
+    private static Authenticator authenticator(BackendConfig config, NodeKeys keys) throws IOException {
+        if (config.insecureNoAuth()) {
+            LOG.warn("--insecure-no-auth: the API on {} answers ANYBODY who can connect, without a token: they can "
+                    + "create, delete and migrate volumes, and register any node name at any address. For labs only",
+                    config.listen().hostPort());
+            return Authenticator.open();
         }
-        Path file = config.nodeTokenFile().get();
-        String token = Files.readString(file, StandardCharsets.UTF_8).strip();
-        if (token.isEmpty()) {
-            throw new IOException("node token file " + file + " is empty");
-        }
-        return Optional.of(token);
+        return Authenticator.requiring(tokenCheck(config.tokenFile(), config.stateDir().resolve(API_TOKEN), "API"),
+                tokenCheck(config.registrationTokenFile(), config.stateDir().resolve(REGISTRATION_TOKEN),
+                        "registration"), keys);
     }
 
-    private static TokenCheck loadTokenCheck(BackendConfig config) throws IOException {
-        if (config.tokenFile().isEmpty()) {
-            LOG.warn("no --token-file given: the API accepts requests without authentication");
-            return TokenCheck.disabled();
+    /** The given file's token, else the state dir's, made at first start. */
+    private static TokenCheck tokenCheck(Optional<Path> given, Path generated, String what) throws IOException {
+        if (given.isPresent()) {
+            return TokenCheck.requiring(SecretFile.read(given.get()));
         }
-        return TokenCheck.fromFile(config.tokenFile().get());
+        TokenCheck check = TokenCheck.requiring(SecretFile.readOrCreate(generated));
+        LOG.info("the {} token is in {}", what, generated);
+        return check;
     }
 }

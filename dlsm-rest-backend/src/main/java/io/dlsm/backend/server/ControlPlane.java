@@ -4,6 +4,7 @@ import io.dlsm.backend.migration.CrossNodeCopies;
 import io.dlsm.backend.migration.MigrationService;
 import io.dlsm.backend.migration.MigrationWatcher;
 import io.dlsm.backend.node.NodeClient;
+import io.dlsm.backend.node.NodeKeys;
 import io.dlsm.backend.node.NodeRegistry;
 import io.dlsm.backend.state.StateStore;
 import io.dlsm.backend.snapshot.SnapshotService;
@@ -26,6 +27,7 @@ public final class ControlPlane implements AutoCloseable {
 
     private final StateStore store;
     private final NodeRegistry nodes;
+    private final NodeKeys keys;
     private final VolumeService volumes;
     private final MigrationService migrations;
     private final SnapshotService snapshots;
@@ -34,8 +36,14 @@ public final class ControlPlane implements AutoCloseable {
     private final ScheduledExecutorService liveness;
 
     public ControlPlane(StateStore store, NodeClient client, Clock clock) {
+        this(store, new NodeKeys(store), client, clock);
+    }
+
+    /** @param keys the nodes' secrets, which {@code client} also reads to authenticate its calls */
+    public ControlPlane(StateStore store, NodeKeys keys, NodeClient client, Clock clock) {
         this.store = store;
-        this.nodes = new NodeRegistry(store, clock);
+        this.keys = keys;
+        this.nodes = new NodeRegistry(store, keys, clock);
         this.volumes = new VolumeService(store, nodes, client, clock);
         this.migrations = new MigrationService(store, nodes, volumes, client, clock);
         this.snapshots = new SnapshotService(store, nodes, volumes, client, clock);
@@ -61,6 +69,10 @@ public final class ControlPlane implements AutoCloseable {
 
     public NodeRegistry nodes() {
         return nodes;
+    }
+
+    public NodeKeys nodeKeys() {
+        return keys;
     }
 
     public VolumeService volumes() {

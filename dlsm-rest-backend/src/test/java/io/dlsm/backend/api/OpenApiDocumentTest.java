@@ -36,7 +36,7 @@ class OpenApiDocumentTest extends ApiTestSupport {
 
         Set<String> served = new TreeSet<>();
         BackendApplication app = new BackendApplication(new BackendBinder(new BackendInfo("v", STARTED_AT), clock(),
-                new BackendMetrics().registry(), TokenCheck.disabled(), controlPlane()));
+                new BackendMetrics().registry(), io.dlsm.backend.auth.Authenticator.open(), controlPlane()));
         for (Class<?> c : app.getClasses()) {
             if (c.isAnnotationPresent(jakarta.ws.rs.Path.class)) {
                 collect(Resource.from(c), "", served);

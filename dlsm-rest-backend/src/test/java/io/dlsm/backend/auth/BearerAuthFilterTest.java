@@ -18,17 +18,17 @@ class BearerAuthFilterTest extends ApiTestSupport {
 
     @Test
     void rightTokenIsAccepted() {
-        assertThat(get("/v1/health", "Bearer " + TOKEN).getStatus()).isEqualTo(200);
+        assertThat(get("/v1/nodes", "Bearer " + TOKEN).getStatus()).isEqualTo(200);
     }
 
     @Test
     void schemeNameIsCaseInsensitive() {
-        assertThat(get("/v1/health", "bearer " + TOKEN).getStatus()).isEqualTo(200);
+        assertThat(get("/v1/nodes", "bearer " + TOKEN).getStatus()).isEqualTo(200);
     }
 
     @Test
     void missingTokenIs401Json() {
-        Response response = get("/v1/health", null);
+        Response response = get("/v1/nodes", null);
 
         assertThat(response.getHeaderString("WWW-Authenticate")).startsWith("Bearer");
         assertThat(unauthorized(response)).containsEntry("message", "missing bearer token");
@@ -36,13 +36,27 @@ class BearerAuthFilterTest extends ApiTestSupport {
 
     @Test
     void wrongTokenIs401() {
-        assertThat(unauthorized(get("/v1/health", "Bearer " + TOKEN + "x")))
+        assertThat(unauthorized(get("/v1/nodes", "Bearer " + TOKEN + "x")))
                 .containsEntry("message", "invalid bearer token");
     }
 
     @Test
     void otherSchemeIs401() {
-        unauthorized(get("/v1/health", "Basic " + TOKEN));
+        unauthorized(get("/v1/nodes", "Basic " + TOKEN));
+    }
+
+    @Test
+    void healthAnswersWithoutTokenAndSaysOnlyOk() {
+        Response response = get("/v1/health", null);
+        assertThat(response.getStatus()).isEqualTo(200);
+        assertThat(response.readEntity(Map.class)).isEqualTo(Map.of("status", "ok"));
+    }
+
+    @Test
+    void theRegistrationTokenOnlyRegisters() {
+        assertThat(get("/v1/nodes", "Bearer " + REGISTRATION_TOKEN).getStatus()).isEqualTo(403);
+        assertThat(get("/v1/volumes", "Bearer " + REGISTRATION_TOKEN).getStatus()).isEqualTo(403);
+        assertThat(get("/metrics", "Bearer " + REGISTRATION_TOKEN).getStatus()).isEqualTo(403);
     }
 
     @Test

@@ -20,7 +20,7 @@ final class Canned {
                 "{\"name\":\"%s\",\"apiUrl\":\"http://127.0.0.1:%d\",\"nbdHost\":\"127.0.0.1\",\"nbdPort\":%d,"
                         + "\"state\":\"%s\",\"lastHeartbeat\":\"2026-01-05T10:00:05Z\",\"capacityBytes\":107374182400,"
                         + "\"freeBytes\":53687091200,\"capabilities\":{\"nbd\":true,\"deviceMapper\":false,\"dmClone\":false},"
-                        + "\"someFutureField\":1}",
+                        + "\"nodeAuth\":\"CREDENTIAL\",\"backendAuth\":\"TOKEN\",\"someFutureField\":1}",
                 name, nbdPort + 1, nbdPort, state);
     }
 

@@ -218,9 +218,25 @@ class DlsmCliTest {
         assertThat(run("node", "list")).isZero();
 
         assertThat(out.toString()).isEqualTo(
-                "NAME    STATE  NBD              API                     FREE      CAPACITY   LAST HEARTBEAT\n"
-                + "node-a  UP     127.0.0.1:10809  http://127.0.0.1:10810  50.0 GiB  100.0 GiB  2026-01-05T10:00:05Z\n"
-                + "node-b  DOWN   127.0.0.1:10811  http://127.0.0.1:10812  50.0 GiB  100.0 GiB  2026-01-05T10:00:05Z\n");
+                "NAME    STATE  NBD              API                     FREE      CAPACITY   LAST HEARTBEAT        "
+                + "NODE AUTH   BACKEND AUTH\n"
+                + "node-a  UP     127.0.0.1:10809  http://127.0.0.1:10810  50.0 GiB  100.0 GiB  2026-01-05T10:00:05Z  "
+                + "credential  token\n"
+                + "node-b  DOWN   127.0.0.1:10811  http://127.0.0.1:10812  50.0 GiB  100.0 GiB  2026-01-05T10:00:05Z  "
+                + "credential  token\n");
+    }
+
+    @Test
+    void resetCredentialCallsTheBackendWithTheStateDirsToken() throws Exception {
+        java.nio.file.Path state = java.nio.file.Files.createTempDirectory("dlsm-cli-state");
+        java.nio.file.Files.writeString(state.resolve("api-token"), "from-state-dir\n");
+        backend.on("DELETE", "/v1/nodes/node-a/credential", 200, Canned.node("node-a", 10809, "UP"));
+
+        assertThat(run("node", "reset-credential", "node-a", "--state-dir", state.toString())).isZero();
+
+        assertThat(out.toString()).contains("credential of node node-a reset");
+        assertThat(backend.requests()).extracting(FakeBackend.Request::authorization)
+                .containsExactly("Bearer from-state-dir");
     }
 
     @Test

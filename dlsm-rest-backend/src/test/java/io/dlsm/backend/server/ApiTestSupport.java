@@ -1,6 +1,7 @@
 package io.dlsm.backend.server;
 
 import io.dlsm.backend.BackendInfo;
+import io.dlsm.backend.auth.Authenticator;
 import io.dlsm.backend.auth.TokenCheck;
 import io.dlsm.backend.metrics.BackendMetrics;
 import io.dlsm.backend.metrics.ControlPlaneMetrics;
@@ -60,6 +61,16 @@ public abstract class ApiTestSupport extends JerseyTest {
         return TokenCheck.disabled();
     }
 
+    /** The callers the server tells apart: open unless {@link #tokenCheck()} requires a token. */
+    protected Authenticator authenticator() {
+        TokenCheck operator = tokenCheck();
+        return operator.enabled() ? Authenticator.requiring(operator, TokenCheck.requiring(REGISTRATION_TOKEN),
+                controlPlane.nodeKeys()) : Authenticator.open();
+    }
+
+    /** The registration token when {@link #tokenCheck()} requires one. */
+    public static final String REGISTRATION_TOKEN = "test-registration-token";
+
     /** Test-only resources to deploy next to the real ones. */
     protected List<Class<?>> extraResources() {
         return List.of();
@@ -83,7 +94,7 @@ public abstract class ApiTestSupport extends JerseyTest {
                 controlPlane.migrations());
         BackendInfo info = new BackendInfo("test-version", STARTED_AT);
         BackendApplication app = new BackendApplication(
-                new BackendBinder(info, clock, metrics.registry(), tokenCheck(), controlPlane));
+                new BackendBinder(info, clock, metrics.registry(), authenticator(), controlPlane));
         extraResources().forEach(app::register);
         return app;
     }

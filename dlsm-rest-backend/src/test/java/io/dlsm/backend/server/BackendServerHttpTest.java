@@ -32,13 +32,12 @@ class BackendServerHttpTest {
     @Test
     void unreachableNodeIs502AndRegistrationsPersist() throws Exception {
         Path token = Files.writeString(dir.resolve("token"), "t0k\n");
-        Path nodeToken = Files.writeString(dir.resolve("node-token"), "n0de\n");
         int deadPort;
         try (ServerSocket s = new ServerSocket(0)) {
             deadPort = s.getLocalPort();
         }
         BackendConfig config = new BackendConfig(new ListenAddress("127.0.0.1", 0), dir.resolve("state"),
-                Optional.of(token), Optional.of(nodeToken));
+                Optional.of(token), Optional.empty(), false);
         try (BackendServer server = BackendServer.start(config, Clock.systemUTC())) {
             String base = "http://" + server.address().hostPort();
             HttpResponse<String> reg = send(base, "POST", "/v1/nodes", "{\"name\":\"n1\",\"apiUrl\":\"http://127.0.0.1:"

@@ -31,7 +31,7 @@ public final class BackendProcess implements AutoCloseable {
     private BackendProcess(Path stateDir) {
         this.stateDir = stateDir;
         this.stderrLog = stateDir.resolveSibling(stateDir.getFileName() + "-backend-stderr.log");
-        this.http = new JsonHttp("backend", stderrLog, Duration.ofSeconds(60));
+        this.http = new JsonHttp("backend", stderrLog, Duration.ofSeconds(60), this::token);
     }
 
     public static BackendProcess start(Path stateDir) {
@@ -47,6 +47,35 @@ public final class BackendProcess implements AutoCloseable {
 
     public Path stderrLog() {
         return stderrLog;
+    }
+
+    public Path stateDir() {
+        return stateDir;
+    }
+
+    /** The API token the backend made in STATE_DIR/api-token at first start. */
+    public String token() {
+        try {
+            return Files.readString(stateDir.resolve("api-token"), StandardCharsets.UTF_8).strip();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the backend's API token", e);
+        }
+    }
+
+    /** The file of the token nodes register with, for blockd's {@code --registration-token-file}. */
+    public Path registrationTokenFile() {
+        return stateDir.resolve("registration-token");
+    }
+
+    /** blockd's flags to register with this backend as {@code node}. */
+    public java.util.List<String> nodeArgs(String node) {
+        return java.util.List.of("--backend-url", url(), "--node-name", node, "--registration-token-file",
+                registrationTokenFile().toString());
+    }
+
+    /** A call with {@code authorization} as the header, verbatim (null: none), for attack tests. */
+    public JsonHttp.Reply callAs(String method, String path, String rawBody, String authorization) {
+        return http.callAs(url(), method, path, rawBody, authorization);
     }
 
     public JsonHttp.Reply call(String method, String path, Object body) {

@@ -45,7 +45,7 @@ public final class BlockdProcess implements AutoCloseable {
         this.dataDir = dataDir;
         this.extraArgs = java.util.List.copyOf(extraArgs);
         this.stderrLog = dataDir.resolveSibling(dataDir.getFileName() + "-blockd-stderr.log");
-        this.api = new JsonHttp("blockd", stderrLog, Duration.ofSeconds(60));
+        this.api = new JsonHttp("blockd", stderrLog, Duration.ofSeconds(60), this::token);
     }
 
     /** Starts blockd on {@code dataDir}, which is created if needed. */
@@ -80,6 +80,34 @@ public final class BlockdProcess implements AutoCloseable {
         return dataDir;
     }
 
+    /**
+     * The bearer token its control API requires: the {@code --token-file}'s if one was given,
+     * else the one blockd made in DATA_DIR/api-token; null with {@code --insecure-no-auth}.
+     */
+    public String token() {
+        if (extraArgs.contains("--insecure-no-auth")) {
+            return null;
+        }
+        int i = extraArgs.indexOf("--token-file");
+        Path file = i >= 0 ? Path.of(extraArgs.get(i + 1)) : dataDir.resolve("api-token");
+        try {
+            return Files.readString(file, StandardCharsets.UTF_8).strip();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read blockd's token " + file, e);
+        }
+    }
+
+    /** The {@code Authorization} header value its API accepts; null with {@code --insecure-no-auth}. */
+    public String authorization() {
+        String t = token();
+        return t == null ? null : "Bearer " + t;
+    }
+
+    /** A call with {@code authorization} as the header, verbatim (null: none), for attack tests. */
+    public JsonHttp.Reply callAs(String method, String path, String rawBody, String authorization) {
+        return api.callAs(apiBase, method, path, rawBody, authorization);
+    }
+
     public Path stderrLog() {
         return stderrLog;
     }
@@ -98,9 +126,13 @@ public final class BlockdProcess implements AutoCloseable {
      */
     public long metric(String series) {
         try {
-            java.net.http.HttpResponse<String> r = java.net.http.HttpClient.newHttpClient().send(
-                    java.net.http.HttpRequest.newBuilder(java.net.URI.create(apiBase + "/metrics"))
-                            .timeout(Duration.ofSeconds(15)).build(),
+            java.net.http.HttpRequest.Builder req = java.net.http.HttpRequest.newBuilder(
+                    java.net.URI.create(apiBase + "/metrics")).timeout(Duration.ofSeconds(15));
+            String auth = authorization();
+            if (auth != null) {
+                req.header("Authorization", auth);
+            }
+            java.net.http.HttpResponse<String> r = java.net.http.HttpClient.newHttpClient().send(req.build(),
                     java.net.http.HttpResponse.BodyHandlers.ofString());
             for (String line : r.body().split("\n")) {
                 if (line.startsWith(series + " ")) {

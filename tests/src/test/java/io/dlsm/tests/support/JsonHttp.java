@@ -11,6 +11,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.function.Supplier;
 
 /**
  * JSON calls to the daemons' APIs. HTTP/1.1 is forced: the JDK client's HTTP/2 upgrade stalls
@@ -28,12 +29,17 @@ public final class JsonHttp {
     private final String who;
     private final Path log;
     private final Duration timeout;
+    private final Supplier<String> token;
 
-    /** {@code who} and {@code log} name the daemon and its log in failure messages. */
-    public JsonHttp(String who, Path log, Duration timeout) {
+    /**
+     * {@code who} and {@code log} name the daemon and its log in failure messages; {@code token}
+     * gives the bearer token every call carries (null: none).
+     */
+    public JsonHttp(String who, Path log, Duration timeout, Supplier<String> token) {
         this.who = who;
         this.log = log;
         this.timeout = timeout;
+        this.token = token;
     }
 
     /** A call with {@code body} serialized as JSON (null = no body). */
@@ -47,10 +53,20 @@ public final class JsonHttp {
 
     /** A call with the body sent verbatim, for malformed-input tests. */
     public Reply callRaw(String baseUrl, String method, String path, String rawBody) {
+        String t = token.get();
+        return callAs(baseUrl, method, path, rawBody, t == null ? null : "Bearer " + t);
+    }
+
+    /** A call with {@code authorization} as the header (null: none), for the attack tests. */
+    public Reply callAs(String baseUrl, String method, String path, String rawBody, String authorization) {
         HttpRequest.BodyPublisher publisher = rawBody == null
                 ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(rawBody);
-        HttpRequest request = HttpRequest.newBuilder(URI.create(baseUrl + path)).timeout(timeout)
-                .header("Content-Type", "application/json").method(method, publisher).build();
+        HttpRequest.Builder builder = HttpRequest.newBuilder(URI.create(baseUrl + path)).timeout(timeout)
+                .header("Content-Type", "application/json").method(method, publisher);
+        if (authorization != null) {
+            builder.header("Authorization", authorization);
+        }
+        HttpRequest request = builder.build();
         try {
             HttpResponse<String> resp = http.send(request, HttpResponse.BodyHandlers.ofString());
             String text = resp.body();
