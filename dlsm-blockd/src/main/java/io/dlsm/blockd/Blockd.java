@@ -35,6 +35,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadFactory;
 import io.dlsm.blockd.snapshot.SnapshotStore;
+import io.dlsm.blockd.tls.NodeTls;
 import io.dlsm.blockd.volume.AutoFenceListener;
 import io.dlsm.blockd.volume.VolumeStore;
 import java.io.Closeable;
@@ -105,6 +106,9 @@ public final class Blockd implements Closeable {
         lockDataDir();
         Optional<String> token = readToken();
         BufferPool buffers = new BufferPool(BUFFER_CACHE_BYTES);
+        // Loaded before anything listens: a bad certificate file stops the start with its name.
+        Optional<NodeTls> tls = config.tls().isPresent() ? Optional.of(NodeTls.load(config.tls().get()))
+                : Optional.empty();
         writeback = Executors.newSingleThreadExecutor(daemonThreads("writeback"));
         if (config.registration().isPresent()) {
             BlockdConfig.Registration r = config.registration().get();
@@ -115,7 +119,7 @@ public final class Blockd implements Closeable {
                 backendEvents == null ? AutoFenceListener.NONE : backendEvents);
         background = Executors.newCachedThreadPool(daemonThreads("sink-task"));
         sinks = new SinkManager(config.dataDir(), LibC.INSTANCE, exports, volumes, mapper, buffers,
-                Clock.systemUTC(), config.sourceRetryDeadline(), background, writeback);
+                Clock.systemUTC(), config.sourceRetryDeadline(), background, writeback, tls);
         sinks.finishInterruptedCommits();
         volumes.open();
         snapshots = new SnapshotStore(config.dataDir(), LibC.INSTANCE, exports, volumes, mapper, Clock.systemUTC());
@@ -125,7 +129,7 @@ public final class Blockd implements Closeable {
         scheduler.scheduleWithFixedDelay(sinks::commitBitmaps, BITMAP_COMMIT_MS, BITMAP_COMMIT_MS,
                 TimeUnit.MILLISECONDS);
         workers = newWorkerPool(config.ioThreads());
-        nbd = new NbdServer(exports, workers, buffers, config.maxConnections(), config.nbdLimits());
+        nbd = new NbdServer(exports, workers, buffers, config.maxConnections(), config.nbdLimits(), tls);
         nbdAddress = nbd.start(config.nbdListen().toSocketAddress());
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         new JvmMemoryMetrics().bindTo(registry);

@@ -2,6 +2,7 @@ package io.dlsm.blockd.config;
 
 import io.dlsm.blockd.dm.KernelPathSetting;
 import io.dlsm.blockd.nbd.server.NbdLimits;
+import io.dlsm.blockd.tls.TlsSettings;
 import java.net.URI;
 import java.nio.file.Path;
 import java.util.Optional;
@@ -9,7 +10,16 @@ import java.util.Optional;
 /** Everything blockd is started with. */
 public record BlockdConfig(Path dataDir, HostPort nbdListen, HostPort apiListen, int ioThreads,
                            int maxConnections, Optional<Path> tokenFile, java.time.Duration sourceRetryDeadline,
-                           Optional<Registration> registration, KernelPathSetting kernelPath, NbdLimits nbdLimits) {
+                           Optional<Registration> registration, KernelPathSetting kernelPath, NbdLimits nbdLimits,
+                           Optional<TlsSettings> tls) {
+
+    /** Without TLS. */
+    public BlockdConfig(Path dataDir, HostPort nbdListen, HostPort apiListen, int ioThreads, int maxConnections,
+                        Optional<Path> tokenFile, java.time.Duration sourceRetryDeadline,
+                        Optional<Registration> registration, KernelPathSetting kernelPath, NbdLimits nbdLimits) {
+        this(dataDir, nbdListen, apiListen, ioThreads, maxConnections, tokenFile, sourceRetryDeadline, registration,
+                kernelPath, nbdLimits, Optional.empty());
+    }
 
     /** With the NBD server's default limits. */
     public BlockdConfig(Path dataDir, HostPort nbdListen, HostPort apiListen, int ioThreads, int maxConnections,
