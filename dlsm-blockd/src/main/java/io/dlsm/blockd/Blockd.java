@@ -200,7 +200,7 @@ public final class Blockd implements Closeable {
         if (report.mode() != KernelPathMode.USER_SPACE_ONLY) {
             CommandRunner runner = new ProcessCommandRunner();
             Losetup losetup = new Losetup(runner, Path.of("/sys"));
-            kernelPaths = new KernelPaths(new Dmsetup(runner, Dmsetup.udevRunning()), new NbdClientDevices(runner),
+            kernelPaths = new KernelPaths(new Dmsetup(runner, Dmsetup.udevRunning()), new NbdClientDevices(runner, config.tls()),
                     losetup, new KernelPathStore(stateDir, mapper));
             kernelDevices = new KernelDevices(kernelPaths, kernelPaths.recoverAll(), report.mode(),
                     new NodeInventory(volumes, sinks, () -> probe.probe().freeNbdDevices(), () -> {

@@ -115,6 +115,20 @@ class TlsAgainstBlockdTest {
         assertThat(PeerCommand.ok("nbdinfo", uri).stdout()).contains("with TLS").contains("export-size: 8388608");
     }
 
+    /** nbd-client, the kernel path's client, does STARTTLS with blockd (listing needs no nbd device). */
+    @Test
+    void nbdClientListsExportsOnlyThroughTls() {
+        blockd.createVolume("kernel-listed", MIB);
+        PeerCommand.Result listed = PeerCommand.ok("nbd-client", "-l", blockd.nbdHost(),
+                Integer.toString(blockd.nbdPort()), "-certfile", client.cert().toString(), "-keyfile",
+                client.key().toString(), "-cacertfile", pki.ca().toString(), "-tlshostname", blockd.nbdHost());
+        assertThat(listed.stdout()).contains("kernel-listed");
+        PeerCommand.Result plain = PeerCommand.run(PeerCommand.DEFAULT_TIMEOUT, "nbd-client", "-l", blockd.nbdHost(),
+                Integer.toString(blockd.nbdPort()));
+        assertThat(plain.exitCode()).as(plain.describe()).isNotZero();
+        assertThat(plain.stdout() + plain.stderr()).contains("requires TLS").doesNotContain("kernel-listed");
+    }
+
     @Test
     void aPlainClientIsToldTlsIsRequiredAndGetsNothing() throws IOException {
         blockd.createVolume("plain", MIB);

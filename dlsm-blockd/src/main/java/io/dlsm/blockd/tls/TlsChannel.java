@@ -22,8 +22,7 @@ import javax.net.ssl.SSLException;
  * records, no copy of the payload beforehand) into one large buffer and sends it with one
  * socket write per {@value #RECORDS_PER_WRITE} records. Reads of at least one record's
  * plaintext are decrypted straight into the caller's buffer; smaller ones go through a
- * one-record buffer. The network buffers are direct, so the socket reads and writes them
- * without another copy.
+ * one-record buffer.
  *
  * <p>Handshake messages after the handshake (TLS 1.3 session tickets and key updates) are
  * consumed by reads; an answer they call for is sent by the reader if no writer is busy,
@@ -65,9 +64,13 @@ public final class TlsChannel implements ByteChannel, GatheringByteChannel {
         this.engine = engine;
         this.appBufferSize = engine.getSession().getApplicationBufferSize();
         this.packetSize = engine.getSession().getPacketBufferSize();
-        this.netIn = ByteBuffer.allocateDirect(packetSize * RECORDS_PER_READ).flip();
+        // Heap, not direct: the JDK's AES-GCM runs its AES-NI/CLMUL intrinsics on arrays; on a
+        // direct buffer JDK 17 computes GHASH in plain Java (GHASH.processBlocksDirect), which
+        // profiling showed as most of a TLS reply's cost. The socket's copy to its own direct
+        // buffer is cheap next to that.
+        this.netIn = ByteBuffer.allocate(packetSize * RECORDS_PER_READ).flip();
         this.appIn = ByteBuffer.allocate(appBufferSize).flip();
-        this.netOut = ByteBuffer.allocateDirect(packetSize * RECORDS_PER_WRITE);
+        this.netOut = ByteBuffer.allocate(packetSize * RECORDS_PER_WRITE);
     }
 
     /**
