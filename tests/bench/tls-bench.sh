@@ -18,7 +18,8 @@
 # Performance never fails the script; it exits non-zero only if something broke.
 #
 # Env: SIZE (MiB read per run, default 512), HSIZE (MiB hydrated per round, default 256),
-#      ROUNDS (default 5), WARMUP (default 2), JAR (blockd jar), JAVA_OPTS (blockd's JVM options),
+#      ROUNDS (default 5), WARMUP (default 2), JAR (blockd jar), JAVA (blockd's java, default the
+#      one on PATH: its AES-GCM is what TLS costs), JAVA_OPTS (blockd's JVM options),
 #      KEEP_WORK=1 (keep scratch).
 # Uses 127.0.0.1 only; every process it starts is stopped by PID on exit.
 set -euo pipefail
@@ -30,6 +31,7 @@ HSIZE=${HSIZE:-256}
 ROUNDS=${ROUNDS:-5}
 WARMUP=${WARMUP:-2}
 JAR=${JAR:-$ROOT/dlsm-blockd/target/dlsm-blockd.jar}
+JAVA=${JAVA:-java}
 PY=/usr/bin/python3
 WORK=$(mktemp -d /tmp/dlsm-tls-bench.XXXXXX)
 RESULTS=$WORK/results.tsv
@@ -93,7 +95,7 @@ start_blockd() {
     shift
     mkdir -p "$dir"
     # shellcheck disable=SC2086 # JAVA_OPTS is a list of words on purpose
-    java ${JAVA_OPTS:-} -jar "$JAR" --data-dir "$dir" --nbd-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 "$@" \
+    "$JAVA" ${JAVA_OPTS:-} -jar "$JAR" --data-dir "$dir" --nbd-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 "$@" \
         >"$dir.out" 2>"$dir.log" &
     pid=$!
     PIDS+=("$pid")

@@ -29,8 +29,8 @@ import javax.net.ssl.SSLException;
  * otherwise by the writer when it is done, so a reader never waits for a stalled writer.
  */
 public final class TlsChannel implements ByteChannel, GatheringByteChannel {
-    static final int RECORDS_PER_WRITE = 16;
-    private static final int RECORDS_PER_READ = 8;
+    static final int RECORDS_PER_WRITE = 8;
+    private static final int RECORDS_PER_READ = 4;
     private static final ByteBuffer[] NOTHING = {ByteBuffer.allocate(0)};
 
     /** Whether the peer can still send: what an idle connection's probe found. */
