@@ -308,6 +308,10 @@ public final class TlsChannel implements ByteChannel, GatheringByteChannel {
                     }
                     if (r.getHandshakeStatus() == SSLEngineResult.HandshakeStatus.NEED_TASK) {
                         runTasks();
+                    } else if (r.bytesConsumed() == 0 && r.bytesProduced() == 0) {
+                        // Never spin: an engine that neither takes nor gives is broken.
+                        throw new SSLException("the TLS engine made no progress wrapping " + (total - consumed)
+                                + " bytes");
                     }
                     consumed += r.bytesConsumed();
                 }
