@@ -57,6 +57,43 @@ function dlsm_token_setup {
     dlsm_secret_file "$DLSM_REGISTRATION_TOKEN_FILE" "${DLSM_REGISTRATION_TOKEN:-}"
 }
 
+function dlsm_tls_setup {
+    # The CA's certificate is made from its key on every node with the same
+    # subject, so nodes sharing the key trust each other's node certificates.
+    local d=$DLSM_TLS_DIR
+    sudo install -d -m 0755 "$d"
+    if [ ! -s "$d/ca-key.pem" ]; then
+        if [ -n "$DLSM_TLS_CA_KEY_B64" ]; then
+            echo "$DLSM_TLS_CA_KEY_B64" | base64 -d | sudo openssl pkey -inform DER -out "$d/ca-key.pem"
+        else
+            sudo openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/ca-key.pem"
+        fi
+    fi
+    if [ ! -s "$d/ca-cert.pem" ]; then
+        sudo openssl req -x509 -new -key "$d/ca-key.pem" -out "$d/ca-cert.pem" -days 3650 \
+            -subj "/O=DLSM devstack/CN=DLSM devstack CA" \
+            -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+    fi
+    if [ ! -s "$d/node-cert.pem" ]; then
+        # Server and client at once: peers dial HOST_IP (the NBD address the node registers).
+        printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=IP:%s,DNS:%s\n' \
+            "$DLSM_NBD_HOST" "$(hostname)" | sudo tee "$d/node.ext" >/dev/null
+        sudo openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -keyout "$d/node-key.pem" -out "$d/node.csr" -subj "/O=DLSM devstack/CN=$DLSM_NODE_NAME"
+        sudo openssl x509 -req -in "$d/node.csr" -CA "$d/ca-cert.pem" -CAkey "$d/ca-key.pem" \
+            -CAcreateserial -days 825 -out "$d/node-cert.pem" -extfile "$d/node.ext"
+    fi
+    # blockd runs as the stack user unless the kernel path needs root.
+    sudo chown "$STACK_USER" "$d/node-key.pem"
+    sudo chmod 0600 "$d/node-key.pem" "$d/ca-key.pem"
+}
+
+function dlsm_tls_args {
+    if [[ "$(trueorfalse True DLSM_TLS)" == True ]]; then
+        echo "--tls-cert $DLSM_TLS_DIR/node-cert.pem --tls-key $DLSM_TLS_DIR/node-key.pem --tls-ca $DLSM_TLS_DIR/ca-cert.pem --tls require"
+    fi
+}
+
 # Called by devstack's lib/cinder for every "dlsm:NAME" in CINDER_ENABLED_BACKENDS.
 function configure_cinder_backend_dlsm {
     local be_name=$1
@@ -98,7 +135,7 @@ function start_dlsm {
             # "local" connections (the ones Nova attaches) are built from.
             user=root
         fi
-        run_process dlsm-blockd "$DLSM_JAVA $DLSM_JAVA_OPTS -jar $jar_dir/dlsm-blockd/target/dlsm-blockd.jar --data-dir $DLSM_STATE_DIR/blockd --nbd-listen $DLSM_NBD_HOST:$DLSM_NBD_PORT --api-listen $HOST_IP:$DLSM_BLOCKD_API_PORT --backend-url $DLSM_BACKEND_URL --node-name $DLSM_NODE_NAME --registration-token-file $DLSM_REGISTRATION_TOKEN_FILE --kernel-path $DLSM_KERNEL_PATH" "" "$user"
+        run_process dlsm-blockd "$DLSM_JAVA $DLSM_JAVA_OPTS -jar $jar_dir/dlsm-blockd/target/dlsm-blockd.jar --data-dir $DLSM_STATE_DIR/blockd --nbd-listen $DLSM_NBD_HOST:$DLSM_NBD_PORT --api-listen $HOST_IP:$DLSM_BLOCKD_API_PORT --backend-url $DLSM_BACKEND_URL --node-name $DLSM_NODE_NAME --registration-token-file $DLSM_REGISTRATION_TOKEN_FILE --kernel-path $DLSM_KERNEL_PATH $(dlsm_tls_args)" "" "$user"
     fi
 }
 
@@ -110,6 +147,8 @@ function stop_dlsm {
 function clean_dlsm {
     # Volumes live under the state dir: devstack's clean removes everything.
     sudo rm -rf "$DLSM_STATE_DIR"
+    # Node certificates are remade at the next stack; the CA key is kept, peers trust it.
+    sudo rm -f "$DLSM_TLS_DIR"/node-*.pem "$DLSM_TLS_DIR"/node.*
     # clean may run on a host where the shim was never installed: absent is the goal anyway.
     pip uninstall -y dlsm-cinder >/dev/null 2>&1 || true
 }
@@ -127,6 +166,9 @@ if [[ "$1" == "stack" ]]; then
         post-config)
             echo_summary "DLSM: token, Cinder backend, dlsm-backend and dlsm-blockd"
             dlsm_token_setup
+            if [[ "$(trueorfalse True DLSM_TLS)" == True ]] && is_service_enabled dlsm-blockd; then
+                dlsm_tls_setup
+            fi
             # lib/cinder calls configure_cinder_backend_dlsm itself when it
             # writes cinder.conf; doing it here too adds the token it made.
             if is_service_enabled cinder; then

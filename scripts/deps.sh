@@ -40,7 +40,8 @@ ensure_build_deps() {
 ensure_nbd_peers() {
     ensure_packages qemu-img:qemu-utils qemu-io:qemu-utils qemu-nbd:qemu-utils \
         nbdinfo:libnbd-bin nbdcopy:libnbd-bin nbdkit:nbdkit \
-        /usr/lib/python3/dist-packages/nbd.py:python3-libnbd
+        /usr/lib/python3/dist-packages/nbd.py:python3-libnbd \
+        openssl:openssl /usr/sbin/nbd-client:nbd-client
 }
 
 # Builds the jars once; later runs reuse them unless sources changed.

@@ -38,6 +38,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadFactory;
 import io.dlsm.blockd.snapshot.SnapshotStore;
+import io.dlsm.blockd.tls.NodeTls;
 import io.dlsm.blockd.volume.AutoFenceListener;
 import io.dlsm.blockd.volume.VolumeStore;
 import java.io.Closeable;
@@ -111,6 +112,9 @@ public final class Blockd implements Closeable {
         lockDataDir();
         Optional<String> token = readToken();
         BufferPool buffers = new BufferPool(BUFFER_CACHE_BYTES);
+        // Loaded before anything listens: a bad certificate file stops the start with its name.
+        Optional<NodeTls> tls = config.tls().isPresent() ? Optional.of(NodeTls.load(config.tls().get()))
+                : Optional.empty();
         writeback = Executors.newSingleThreadExecutor(daemonThreads("writeback"));
         if (config.registration().isPresent()) {
             BlockdConfig.Registration r = config.registration().get();
@@ -124,7 +128,7 @@ public final class Blockd implements Closeable {
                 backendEvents == null ? AutoFenceListener.NONE : backendEvents);
         background = Executors.newCachedThreadPool(daemonThreads("sink-task"));
         sinks = new SinkManager(config.dataDir(), LibC.INSTANCE, exports, volumes, mapper, buffers,
-                Clock.systemUTC(), config.sourceRetryDeadline(), background, writeback);
+                Clock.systemUTC(), config.sourceRetryDeadline(), background, writeback, tls);
         sinks.finishInterruptedCommits();
         volumes.open();
         snapshots = new SnapshotStore(config.dataDir(), LibC.INSTANCE, exports, volumes, mapper, Clock.systemUTC());
@@ -134,7 +138,7 @@ public final class Blockd implements Closeable {
         scheduler.scheduleWithFixedDelay(sinks::commitBitmaps, BITMAP_COMMIT_MS, BITMAP_COMMIT_MS,
                 TimeUnit.MILLISECONDS);
         workers = newWorkerPool(config.ioThreads());
-        nbd = new NbdServer(exports, workers, buffers, config.maxConnections(), config.nbdLimits());
+        nbd = new NbdServer(exports, workers, buffers, config.maxConnections(), config.nbdLimits(), tls);
         nbdAddress = nbd.start(config.nbdListen().toSocketAddress());
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         new JvmMemoryMetrics().bindTo(registry);
@@ -201,7 +205,7 @@ public final class Blockd implements Closeable {
         if (report.mode() != KernelPathMode.USER_SPACE_ONLY) {
             CommandRunner runner = new ProcessCommandRunner();
             Losetup losetup = new Losetup(runner, Path.of("/sys"));
-            kernelPaths = new KernelPaths(new Dmsetup(runner, Dmsetup.udevRunning()), new NbdClientDevices(runner),
+            kernelPaths = new KernelPaths(new Dmsetup(runner, Dmsetup.udevRunning()), new NbdClientDevices(runner, config.tls()),
                     losetup, new KernelPathStore(stateDir, mapper));
             kernelDevices = new KernelDevices(kernelPaths, kernelPaths.recoverAll(), report.mode(),
                     new NodeInventory(volumes, sinks, () -> probe.probe().freeNbdDevices(), () -> {

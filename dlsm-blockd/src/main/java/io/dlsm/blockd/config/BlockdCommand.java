@@ -2,6 +2,9 @@ package io.dlsm.blockd.config;
 
 import io.dlsm.blockd.dm.KernelPathSetting;
 import io.dlsm.blockd.nbd.server.NbdLimits;
+import io.dlsm.blockd.tls.TlsMode;
+import io.dlsm.blockd.tls.TlsSettings;
+import java.util.List;
 import java.nio.file.Path;
 import java.util.Optional;
 import java.util.concurrent.Callable;
@@ -97,6 +100,30 @@ public final class BlockdCommand implements Callable<Integer> {
             description = "Serve the control API to anybody who can connect, without a token: for labs only.")
     boolean insecureNoAuth;
 
+    @Option(names = "--tls-cert", paramLabel = "FILE",
+            description = "PEM certificate (chain) of this node for NBD over TLS; with --tls-key and --tls-ca. "
+                    + "The NBD server then offers NBD_OPT_STARTTLS and a sink's link to its source uses TLS.")
+    Path tlsCert;
+
+    @Option(names = "--tls-key", paramLabel = "FILE",
+            description = "PEM private key of --tls-cert (PKCS#8 or PKCS#1 RSA, unencrypted).")
+    Path tlsKey;
+
+    @Option(names = "--tls-ca", paramLabel = "FILE",
+            description = "PEM CA certificate(s) every peer's certificate must chain to: NBD clients must present "
+                    + "one (mutual TLS), and servers this node dials must present one naming the dialled host.")
+    Path tlsCa;
+
+    @Option(names = "--tls", paramLabel = "MODE",
+            description = "require (plain NBD clients get NBD_REP_ERR_TLS_REQD) or offer (plain clients are still "
+                    + "served, for a rolling upgrade only) (default: require when --tls-cert is given).")
+    TlsMode tlsMode;
+
+    @Option(names = "--tls-allowed-subject", paramLabel = "DN",
+            description = "Accept NBD clients only with this certificate subject, e.g. 'CN=node-b,O=DLSM' "
+                    + "(repeatable; default: any certificate signed by --tls-ca).")
+    List<String> tlsAllowedSubjects;
+
     private final Function<BlockdConfig, Integer> daemon;
 
     public BlockdCommand(Function<BlockdConfig, Integer> daemon) {
@@ -127,6 +154,15 @@ public final class BlockdCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(new CommandLine(this),
                     "--insecure-no-auth and --token-file contradict each other: choose one");
         }
+        int tlsFiles = (tlsCert == null ? 0 : 1) + (tlsKey == null ? 0 : 1) + (tlsCa == null ? 0 : 1);
+        if (tlsFiles != 0 && tlsFiles != 3) {
+            throw new CommandLine.ParameterException(new CommandLine(this),
+                    "--tls-cert, --tls-key and --tls-ca go together");
+        }
+        if (tlsFiles == 0 && (tlsMode != null || (tlsAllowedSubjects != null && !tlsAllowedSubjects.isEmpty()))) {
+            throw new CommandLine.ParameterException(new CommandLine(this),
+                    "--tls and --tls-allowed-subject need --tls-cert, --tls-key and --tls-ca");
+        }
         return daemon.apply(toConfig());
     }
 
@@ -141,7 +177,15 @@ public final class BlockdCommand implements Callable<Integer> {
         return new BlockdConfig(dataDir, HostPort.parse(nbdListen), HostPort.parse(apiListen), ioThreads,
                 maxConnections, Optional.ofNullable(tokenFile),
                 java.time.Duration.ofSeconds(sourceRetryDeadlineSeconds), registration, kernelPath, nbdLimits(),
-                insecureNoAuth);
+                insecureNoAuth, tls());
+    }
+
+    private Optional<TlsSettings> tls() {
+        if (tlsCert == null) {
+            return Optional.empty();
+        }
+        return Optional.of(new TlsSettings(tlsCert, tlsKey, tlsCa, tlsMode == null ? TlsMode.REQUIRE : tlsMode,
+                tlsAllowedSubjects == null ? List.of() : tlsAllowedSubjects));
     }
 
     private NbdLimits nbdLimits() {

@@ -7,6 +7,7 @@ import io.dlsm.blockd.nbd.server.Export;
 import io.dlsm.blockd.nbd.server.ExportRegistry;
 import io.dlsm.blockd.posix.LibC;
 import io.dlsm.blockd.state.AtomicFile;
+import io.dlsm.blockd.tls.NodeTls;
 import io.dlsm.blockd.volume.FileBlockDevice;
 import io.dlsm.blockd.volume.VolumeName;
 import io.dlsm.blockd.volume.VolumeStore;
@@ -22,6 +23,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.TreeMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
@@ -59,6 +61,7 @@ public final class SinkManager implements Closeable {
     private final ExecutorService background;
     /** For the data file a committed sink hands to the volume store: see {@link FileBlockDevice#open}. */
     private final Executor writeback;
+    private final Optional<NodeTls> tls;
     private final Map<String, Managed> sinks = new TreeMap<>();
     /** Told of every phase change (the kernel path follows the sink); must not throw. */
     private final List<java.util.function.BiConsumer<String, SinkState>> listeners =
@@ -85,6 +88,15 @@ public final class SinkManager implements Closeable {
     public SinkManager(Path dataDir, LibC libc, ExportRegistry exports, VolumeStore volumes, ObjectMapper json,
                        BufferPool buffers, Clock clock, Duration defaultRetryDeadline, ExecutorService background,
                        Executor writeback) {
+        this(dataDir, libc, exports, volumes, json, buffers, clock, defaultRetryDeadline, background, writeback,
+                Optional.empty());
+    }
+
+    /** {@code tls}: the certificates a sink's connections to its source use (empty = plain NBD). */
+    public SinkManager(Path dataDir, LibC libc, ExportRegistry exports, VolumeStore volumes, ObjectMapper json,
+                       BufferPool buffers, Clock clock, Duration defaultRetryDeadline, ExecutorService background,
+                       Executor writeback, Optional<NodeTls> tls) {
+        this.tls = tls;
         this.dir = dataDir.resolve("sinks");
         this.libc = libc;
         this.exports = exports;
@@ -336,7 +348,7 @@ public final class SinkManager implements Closeable {
         long size;
         try {
             // NBD_OPT_INFO, not GO: this probe must not count as a writer of the source.
-            size = NbdClient.info(moved.host(), moved.port(), moved.export()).size();
+            size = NbdClient.info(moved.host(), moved.port(), moved.export(), tls).size();
         } catch (IOException e) {
             throw new SinkException(SinkException.Kind.SOURCE_UNAVAILABLE, "cannot open the source export " + moved
                     + " to repoint sink " + name + " there: " + e.getMessage() + "; the sink keeps using " + old,
@@ -554,7 +566,7 @@ public final class SinkManager implements Closeable {
             journal.loadBitmaps(present, written, rec.regionSize());
             Duration deadline = Duration.ofSeconds(rec.retryDeadlineSeconds());
             SourceLink link = new SourceLink(rec.source(), SourceLink.Sharing.PER_CALLER, deadline,
-                    "requests of sink " + rec.name());
+                    "requests of sink " + rec.name(), tls);
             Sink sink = new Sink(rec, local, present, written, journal, link, buffers, clock);
             sink.onHydrated(s -> {
                 background.execute(() -> notifyState(s.name(), SinkState.HYDRATED));
@@ -587,7 +599,7 @@ public final class SinkManager implements Closeable {
         }
         SinkRecord rec = m.sink.record();
         SourceLink link = new SourceLink(rec.source(), SourceLink.Sharing.PIPELINED,
-                Duration.ofSeconds(rec.retryDeadlineSeconds()), "background copy for " + rec.name());
+                Duration.ofSeconds(rec.retryDeadlineSeconds()), "background copy for " + rec.name(), tls);
         m.copier = new BackgroundCopier(m.sink, link, buffers, m.limiter, Duration.ofSeconds(rec.retryDeadlineSeconds()));
         m.copier.start();
     }
@@ -661,8 +673,10 @@ public final class SinkManager implements Closeable {
         return s;
     }
 
-    private static long probeSource(SinkRecord.SourceAddress source) {
-        try (NbdClient c = NbdClient.connect(source.host(), source.port(), source.export())) {
+    private long probeSource(SinkRecord.SourceAddress source) {
+        java.net.InetSocketAddress address = new java.net.InetSocketAddress(source.host(), source.port());
+        try (NbdClient c = NbdClient.connect(address, source.export(), NbdClient.DEFAULT_CONNECT_TIMEOUT,
+                NbdClient.DEFAULT_HANDSHAKE_TIMEOUT, tls)) {
             return c.size();
         } catch (IOException e) {
             throw new SinkException(SinkException.Kind.SOURCE_UNAVAILABLE, "cannot open the source export "

@@ -6,6 +6,7 @@ import io.dlsm.blockd.nbd.client.NbdClient;
 import io.dlsm.blockd.nbd.client.NbdEndpoint;
 import io.dlsm.blockd.nbd.client.ReconnectingNbdClient;
 import io.dlsm.blockd.nbd.client.ReplyReading;
+import io.dlsm.blockd.tls.NodeTls;
 import java.io.Closeable;
 import java.io.IOException;
 import java.time.Duration;
@@ -13,6 +14,7 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -76,6 +78,7 @@ final class SourceLink implements Closeable {
     private volatile SinkRecord.SourceAddress address;
     private volatile NbdEndpoint endpoint;
     private final Sharing sharing;
+    private final Optional<NodeTls> tls;
     private final Duration deadline;
     private final String purpose;
     private final AtomicLong failures = new AtomicLong();
@@ -89,15 +92,22 @@ final class SourceLink implements Closeable {
     private boolean closed;
 
     SourceLink(SinkRecord.SourceAddress address, Sharing sharing, Duration deadline, String purpose) {
+        this(address, sharing, deadline, purpose, Optional.empty());
+    }
+
+    /** With {@code tls}, every connection to the source goes through TLS with this node's certificates. */
+    SourceLink(SinkRecord.SourceAddress address, Sharing sharing, Duration deadline, String purpose,
+               Optional<NodeTls> tls) {
         this.address = address;
         this.sharing = sharing;
+        this.tls = tls;
         this.endpoint = endpointOf(address);
         this.deadline = deadline;
         this.purpose = purpose;
     }
 
     private NbdEndpoint endpointOf(SinkRecord.SourceAddress a) {
-        NbdEndpoint plain = new NbdEndpoint(a.host(), a.port(), a.export());
+        NbdEndpoint plain = new NbdEndpoint(a.host(), a.port(), a.export()).withTls(tls);
         return sharing == Sharing.PER_CALLER ? plain.withRequesterReads(ATTEMPT_TIMEOUT) : plain;
     }
 
@@ -270,7 +280,7 @@ final class SourceLink implements Closeable {
     boolean sourceFenced() throws IOException {
         // NBD_OPT_INFO, not GO: a probe that entered transmission would count as a writer of
         // the source, and its disconnect could fire the source's automatic fence.
-        return NbdClient.info(address.host(), address.port(), address.volumeExport())
+        return NbdClient.info(address.host(), address.port(), address.volumeExport(), tls)
                 .hasFlag(io.dlsm.blockd.nbd.Nbd.NBD_FLAG_READ_ONLY);
     }
 

@@ -89,20 +89,7 @@ class BlockdCommandTest {
             {"--io-threads", "many"}, {"--no-such-flag"}, {"--nbd-listen", "nohost"},
             {"--nbd-handshake-timeout", "0"}, {"--nbd-stall-timeout", "-5"},
             {"--nbd-connection-buffer", "1048576"}, {"--nbd-buffer-budget", "33554432"}}) {
-            AtomicReference<BlockdConfig> seen = new AtomicReference<>();
-            PrintStream err = System.err;
-            System.setErr(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
-            int code;
-            try {
-                code = BlockdCommand.run(c -> {
-                    seen.set(c);
-                    return 0;
-                }, args);
-            } finally {
-                System.setErr(err);
-            }
-            assertThat(code).as(String.join(" ", args)).isNotZero();
-            assertThat(seen.get()).isNull();
+            refused(args);
         }
     }
 
@@ -147,5 +134,58 @@ class BlockdCommandTest {
     @ValueSource(strings = {"", "host", ":80", "host:", "host:port", "host:65536", "host:-1", "[::1]", "::1"})
     void hostPortRejectsMalformedAddresses(String text) {
         assertThatThrownBy(() -> HostPort.parse(text)).isInstanceOf(IllegalArgumentException.class);
+    }
+
+    @Test
+    void tlsIsOffByDefaultRequiredWhenCertificatesAreGivenAndItsOptionsGoTogether() {
+        assertThat(parse().tls()).isEmpty();
+        BlockdConfig c = parse("--tls-cert", "/etc/c.pem", "--tls-key", "/etc/k.pem", "--tls-ca", "/etc/ca.pem",
+                "--tls-allowed-subject", "CN=node-b,O=DLSM", "--tls-allowed-subject", "CN=client,O=DLSM");
+        assertThat(c.tls()).contains(new io.dlsm.blockd.tls.TlsSettings(Path.of("/etc/c.pem"), Path.of("/etc/k.pem"),
+                Path.of("/etc/ca.pem"), io.dlsm.blockd.tls.TlsMode.REQUIRE,
+                java.util.List.of("CN=node-b,O=DLSM", "CN=client,O=DLSM")));
+        assertThat(parse("--tls-cert", "c", "--tls-key", "k", "--tls-ca", "ca", "--tls", "offer").tls().get().mode())
+                .isEqualTo(io.dlsm.blockd.tls.TlsMode.OFFER);
+        for (String[] args : new String[][] {{"--tls-cert", "c"}, {"--tls-cert", "c", "--tls-key", "k"},
+            {"--tls", "require"}, {"--tls-allowed-subject", "CN=x"},
+            {"--tls-cert", "c", "--tls-key", "k", "--tls-ca", "ca", "--tls", "sometimes"}}) {
+            assertThat(refused(args)).contains("--tls");
+        }
+    }
+
+    @Test
+    void helpListsTheTlsOptions() {
+        PrintStream out = System.out;
+        ByteArrayOutputStream captured = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(captured, true, StandardCharsets.UTF_8));
+        try {
+            BlockdCommand.run(c -> {
+                throw new AssertionError("--help must not start the daemon");
+            }, "--help");
+        } finally {
+            System.setOut(out);
+        }
+        assertThat(captured.toString(StandardCharsets.UTF_8)).contains("--tls-cert", "--tls-key", "--tls-ca", "--tls=",
+                "--tls-allowed-subject");
+    }
+
+    /** Runs a command line that must fail without starting the daemon; returns what it printed on stderr. */
+    private static String refused(String... args) {
+        AtomicReference<BlockdConfig> seen = new AtomicReference<>();
+        PrintStream err = System.err;
+        ByteArrayOutputStream captured = new ByteArrayOutputStream();
+        System.setErr(new PrintStream(captured, true, StandardCharsets.UTF_8));
+        int code;
+        try {
+            code = BlockdCommand.run(c -> {
+                seen.set(c);
+                return 0;
+            }, args);
+        } finally {
+            System.setErr(err);
+        }
+        assertThat(code).as(String.join(" ", args)).isNotZero();
+        assertThat(seen.get()).isNull();
+        return captured.toString(StandardCharsets.UTF_8);
     }
 }

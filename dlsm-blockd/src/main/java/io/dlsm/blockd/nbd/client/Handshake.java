@@ -5,6 +5,7 @@ import io.dlsm.blockd.nbd.Nbd;
 import io.dlsm.blockd.nbd.OptionHeader;
 import io.dlsm.blockd.nbd.OptionReplyHeader;
 import io.dlsm.blockd.nbd.ProtocolException;
+import io.dlsm.blockd.tls.TlsChannel;
 import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -13,21 +14,38 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.OptionalInt;
+import javax.net.ssl.SSLEngine;
 
-/** The client side of the fixed-newstyle handshake, run once per connection before transmission. */
+/**
+ * The client side of the fixed-newstyle handshake, run once per connection before transmission.
+ * Given a TLS engine it starts with NBD_OPT_STARTTLS and does everything else inside TLS; a
+ * server that will not do TLS is an error, never a reason to go on in the clear.
+ */
 final class Handshake {
-    /** What transmission may use: the export, and the features the server agreed to. */
-    record Result(ExportInfo export, boolean structuredReplies, OptionalInt allocationContextId) {
+    /**
+     * What transmission may use: the export, the features the server agreed to, and the
+     * channel to carry it (the socket, or TLS over it).
+     */
+    record Result(ExportInfo export, boolean structuredReplies, OptionalInt allocationContextId,
+                  ByteChannel channel) {
     }
 
     private record OptionReply(OptionReplyHeader header, ByteBuffer data) {
     }
 
-    private final ByteChannel ch;
+    private ByteChannel ch;
+    /** Null: plain NBD. */
+    private final SSLEngine tls;
     private boolean serverOmitsZeroes;
 
     Handshake(ByteChannel ch) {
+        this(ch, null);
+    }
+
+    /** {@code tls}: a client engine for the server's host, or null for plain NBD. */
+    Handshake(ByteChannel ch, SSLEngine tls) {
         this.ch = ch;
+        this.tls = tls;
     }
 
     Result negotiate(String exportName) throws IOException {
@@ -41,7 +59,7 @@ final class Handshake {
             // Only a server that predates NBD_OPT_GO gets here; it cannot report block sizes.
             export = exportNameFallback(exportName, name);
         }
-        return new Result(export, structured, context);
+        return new Result(export, structured, context, ch);
     }
 
     /**
@@ -81,7 +99,28 @@ final class Handshake {
         return exports;
     }
 
+    /** The greeting, then TLS if this client uses it. */
     private void greet() throws IOException {
+        greetInClear();
+        if (tls != null) {
+            startTls();
+        }
+    }
+
+    private void startTls() throws IOException {
+        sendOption(Nbd.NBD_OPT_STARTTLS, ByteBuffer.allocate(0));
+        OptionReply reply = readReply(Nbd.NBD_OPT_STARTTLS);
+        if (reply.header().replyType() != Nbd.NBD_REP_ACK) {
+            IOException refused = refusedOrUnexpected(reply, "NBD_OPT_STARTTLS");
+            throw new NbdOptionException(Nbd.NBD_OPT_STARTTLS, reply.header().replyType(), refused.getMessage()
+                    + "; this node is configured for TLS and does not fall back to plain NBD");
+        }
+        TlsChannel secured = new TlsChannel(ch, tls);
+        secured.handshake();
+        ch = secured;
+    }
+
+    private void greetInClear() throws IOException {
         ByteBuffer b = read(8 + 8 + 2);
         long magic = b.getLong();
         if (magic != Nbd.NBDMAGIC) {

@@ -8,6 +8,8 @@ import io.dlsm.blockd.nbd.Nbd;
 import io.dlsm.blockd.nbd.ProtocolException;
 import io.dlsm.blockd.nbd.ReplyHeader;
 import io.dlsm.blockd.nbd.Request;
+import io.dlsm.blockd.tls.NodeTls;
+import io.dlsm.blockd.tls.TlsChannel;
 import java.io.Closeable;
 import java.io.EOFException;
 import java.io.IOException;
@@ -21,6 +23,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -31,6 +34,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.ReentrantLock;
+import javax.net.ssl.SSLEngine;
 
 /**
  * An NBD client connection in the transmission phase, pipelined and thread-safe.
@@ -117,23 +121,53 @@ public final class NbdClient implements Closeable {
 
     public static NbdClient connect(InetSocketAddress address, String exportName, Duration connectTimeout,
             Duration handshakeTimeout) throws IOException {
+        return connect(address, exportName, connectTimeout, handshakeTimeout, Optional.empty());
+    }
+
+    /**
+     * With {@code tls}, the connection starts with NBD_OPT_STARTTLS and the server's certificate
+     * must name the host of {@code address}; a server without TLS is refused.
+     */
+    public static NbdClient connect(InetSocketAddress address, String exportName, Duration connectTimeout,
+            Duration handshakeTimeout, Optional<NodeTls> tls) throws IOException {
         SocketChannel ch = openSocket(address, connectTimeout);
-        return open(ch, exportName, address.getHostString() + ":" + address.getPort(), handshakeTimeout);
+        String peer = address.getHostString() + ":" + address.getPort();
+        SSLEngine engine = tls.map(t -> t.clientEngine(address.getHostString(), address.getPort())).orElse(null);
+        Handshake.Result negotiated = withDeadline(ch, peer, handshakeTimeout,
+                () -> new Handshake(ch, engine).negotiate(exportName));
+        NbdClient client = new NbdClient(negotiated.channel(), peer, negotiated, null, Duration.ZERO);
+        client.reader.start();
+        return client;
     }
 
     /** A connection whose replies are read by each requester ({@link ReplyReading#REQUESTER}). */
     public static NbdClient connectRequesterRead(InetSocketAddress address, String exportName, Duration connectTimeout,
             Duration handshakeTimeout, Duration replyTimeout) throws IOException {
+        return connectRequesterRead(address, exportName, connectTimeout, handshakeTimeout, replyTimeout,
+                Optional.empty());
+    }
+
+    /** The same, through TLS when {@code tls} is given (see {@link #connect(InetSocketAddress, String, Duration, Duration, Optional)}). */
+    public static NbdClient connectRequesterRead(InetSocketAddress address, String exportName, Duration connectTimeout,
+            Duration handshakeTimeout, Duration replyTimeout, Optional<NodeTls> tls) throws IOException {
         SocketChannel ch = openSocket(address, connectTimeout);
+        SSLEngine engine = tls.map(t -> t.clientEngine(address.getHostString(), address.getPort())).orElse(null);
         return openRequesterRead(ch, exportName, address.getHostString() + ":" + address.getPort(), handshakeTimeout,
-                replyTimeout);
+                replyTimeout, engine);
     }
 
     /** Runs the handshake on a connected socket, then reads replies on the requesters' threads. */
     public static NbdClient openRequesterRead(SocketChannel channel, String exportName, String peer,
             Duration handshakeTimeout, Duration replyTimeout) throws IOException {
-        Handshake.Result negotiated = withDeadline(channel, peer, handshakeTimeout,
-                () -> new Handshake(channel).negotiate(exportName));
+        return openRequesterRead(channel, exportName, peer, handshakeTimeout, replyTimeout, null);
+    }
+
+    /**
+     * The handshake already runs over the timed socket, so a TLS layer set up during it sits
+     * on the socket that transmission uses.
+     */
+    private static NbdClient openRequesterRead(SocketChannel channel, String exportName, String peer,
+            Duration handshakeTimeout, Duration replyTimeout, SSLEngine tls) throws IOException {
         TimedSocketChannel timed;
         try {
             timed = new TimedSocketChannel(channel);
@@ -141,7 +175,11 @@ public final class NbdClient implements Closeable {
             closeQuietly(channel);
             throw e;
         }
-        return new NbdClient(timed, peer, negotiated, timed, replyTimeout);
+        // Past the watchdog's own deadline, so an overrun is reported as the handshake's.
+        timed.deadlineIn(handshakeTimeout.plusSeconds(1).toNanos());
+        Handshake.Result negotiated = withDeadline(timed, peer, handshakeTimeout,
+                () -> new Handshake(timed, tls).negotiate(exportName));
+        return new NbdClient(negotiated.channel(), peer, negotiated, timed, replyTimeout);
     }
 
     /**
@@ -152,28 +190,41 @@ public final class NbdClient implements Closeable {
             throws IOException {
         Handshake.Result negotiated = withDeadline(channel, peer, handshakeTimeout,
                 () -> new Handshake(channel).negotiate(exportName));
-        NbdClient client = new NbdClient(channel, peer, negotiated, null, Duration.ZERO);
+        NbdClient client = new NbdClient(negotiated.channel(), peer, negotiated, null, Duration.ZERO);
         client.reader.start();
         return client;
     }
 
-    /** The exports the server is willing to list (NBD_OPT_LIST), on a short-lived connection. */
     /**
      * Size and flags of an export through NBD_OPT_INFO, without opening it for transmission:
      * a probe that must not count as a client (and so as a writer) of the export.
      */
     public static ExportInfo info(String host, int port, String exportName) throws IOException {
+        return info(host, port, exportName, Optional.empty());
+    }
+
+    /** The same probe, through TLS when {@code tls} is given. */
+    public static ExportInfo info(String host, int port, String exportName, Optional<NodeTls> tls)
+            throws IOException {
         InetSocketAddress address = new InetSocketAddress(host, port);
+        SSLEngine engine = tls.map(t -> t.clientEngine(host, port)).orElse(null);
         try (SocketChannel ch = openSocket(address, DEFAULT_CONNECT_TIMEOUT)) {
             return withDeadline(ch, host + ":" + port, DEFAULT_HANDSHAKE_TIMEOUT,
-                    () -> new Handshake(ch).info(exportName));
+                    () -> new Handshake(ch, engine).info(exportName));
         }
     }
 
+    /** The exports the server is willing to list (NBD_OPT_LIST), on a short-lived connection. */
     public static List<ListedExport> list(String host, int port) throws IOException {
+        return list(host, port, Optional.empty());
+    }
+
+    public static List<ListedExport> list(String host, int port, Optional<NodeTls> tls) throws IOException {
         InetSocketAddress address = new InetSocketAddress(host, port);
+        SSLEngine engine = tls.map(t -> t.clientEngine(host, port)).orElse(null);
         try (SocketChannel ch = openSocket(address, DEFAULT_CONNECT_TIMEOUT)) {
-            return withDeadline(ch, host + ":" + port, DEFAULT_HANDSHAKE_TIMEOUT, () -> new Handshake(ch).list());
+            return withDeadline(ch, host + ":" + port, DEFAULT_HANDSHAKE_TIMEOUT,
+                    () -> new Handshake(ch, engine).list());
         }
     }
 
@@ -292,7 +343,7 @@ public final class NbdClient implements Closeable {
     public boolean isOpen() {
         if (failure.get() == null && timed != null && exchangeLock.tryLock()) {
             try {
-                if (failure.get() == null && timed.closedByPeer()) {
+                if (failure.get() == null && closedWhileIdle()) {
                     connectionFailed(new EOFException(peer + " closed the connection while it was idle"));
                 }
             } catch (IOException e) {
@@ -302,6 +353,18 @@ public final class NbdClient implements Closeable {
             }
         }
         return failure.get() == null;
+    }
+
+    /** Between exchanges: TLS may have received housekeeping (session tickets), which is not data. */
+    private boolean closedWhileIdle() throws IOException {
+        if (!(channel instanceof TlsChannel secured)) {
+            return timed.closedByPeer();
+        }
+        return switch (secured.pollIdle(timed.withoutWaiting())) {
+            case OPEN -> false;
+            case CLOSED -> true;
+            case DATA -> throw new ProtocolException("the server sent data while no request was outstanding");
+        };
     }
 
     /** Requests sent and not yet answered. */

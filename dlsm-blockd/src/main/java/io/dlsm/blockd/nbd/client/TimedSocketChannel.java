@@ -8,6 +8,7 @@ import java.nio.channels.AsynchronousCloseException;
 import java.nio.channels.ByteChannel;
 import java.nio.channels.CancelledKeyException;
 import java.nio.channels.ClosedSelectorException;
+import java.nio.channels.ReadableByteChannel;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
@@ -71,6 +72,26 @@ final class TimedSocketChannel implements ByteChannel {
             throw new ProtocolException("the server sent data while no request was outstanding");
         }
         return n < 0;
+    }
+
+    /** The same socket read without waiting, for a TLS layer's look at an idle connection. */
+    ReadableByteChannel withoutWaiting() {
+        return new ReadableByteChannel() {
+            @Override
+            public int read(ByteBuffer dst) throws IOException {
+                return channel.read(dst);
+            }
+
+            @Override
+            public boolean isOpen() {
+                return channel.isOpen();
+            }
+
+            @Override
+            public void close() throws IOException {
+                TimedSocketChannel.this.close();
+            }
+        };
     }
 
     private void await(int op) throws IOException {

@@ -6,14 +6,16 @@ import io.dlsm.blockd.nbd.Channels;
 import io.dlsm.blockd.nbd.OptionHeader;
 import io.dlsm.blockd.nbd.OptionReplyHeader;
 import io.dlsm.blockd.nbd.ProtocolException;
+import io.dlsm.blockd.tls.NodeTls;
+import io.dlsm.blockd.tls.TlsMode;
 import java.io.IOException;
 import java.nio.BufferUnderflowException;
 import java.nio.ByteBuffer;
-import java.nio.channels.ByteChannel;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import javax.net.ssl.SSLSession;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -22,6 +24,12 @@ import org.slf4j.LoggerFactory;
  * NBD_OPT_EXPORT_NAME picks an export. Every length read from the client is bounded before
  * anything is allocated; a malformed option gets an error reply where the protocol allows
  * one, and ends the connection where it does not.
+ *
+ * <p>With TLS configured the server offers NBD_OPT_STARTTLS: it answers NBD_REP_ACK, runs the
+ * TLS handshake (which checks the client's certificate) and goes on haggling inside TLS,
+ * forgetting whatever was negotiated in the clear. In {@link TlsMode#REQUIRE} every option but
+ * STARTTLS and ABORT gets NBD_REP_ERR_TLS_REQD until then, and NBD_OPT_EXPORT_NAME, which has
+ * no error reply, ends the connection, as the protocol asks of a TLS-only server.
  */
 final class Handshake {
     private static final Logger log = LoggerFactory.getLogger(Handshake.class);
@@ -31,19 +39,22 @@ final class Handshake {
     private static final int MAX_OPTIONS = 256;
     private static final int MAX_QUERIES = 64;
 
-    private final ByteChannel ch;
+    private final PeerSocket ch;
     private final ExportRegistry exports;
     private final String peer;
+    /** Null when the server was started without TLS. */
+    private final NodeTls tls;
     private boolean noZeroes;
     private boolean structured;
     /** Export name the meta context was selected for; contexts only apply to that export. */
     private String metaContextExport;
     private boolean allocationSelected;
 
-    Handshake(ByteChannel ch, ExportRegistry exports, String peer) {
+    Handshake(PeerSocket ch, ExportRegistry exports, String peer, Optional<NodeTls> tls) {
         this.ch = ch;
         this.exports = exports;
         this.peer = peer;
+        this.tls = tls.orElse(null);
     }
 
     /** The negotiated session, or empty when the client aborted or asked for nothing. */
@@ -89,6 +100,16 @@ final class Handshake {
 
     /** null = keep haggling; empty = client aborted; present = transmission starts. */
     private Optional<Session> handle(int option, ByteBuffer data) throws IOException {
+        if (tls != null && tls.mode() == TlsMode.REQUIRE && !ch.tlsActive()
+                && option != NBD_OPT_STARTTLS && option != NBD_OPT_ABORT) {
+            if (option == NBD_OPT_EXPORT_NAME) {
+                // No error reply exists for this option: the protocol says to hang up.
+                throw new ProtocolException("client sent NBD_OPT_EXPORT_NAME without TLS; this server requires"
+                        + " NBD_OPT_STARTTLS first");
+            }
+            reply(option, NBD_REP_ERR_TLS_REQD, message("this server requires TLS: send NBD_OPT_STARTTLS first"));
+            return null;
+        }
         switch (option) {
             case NBD_OPT_EXPORT_NAME -> {
                 String name = string(data, data.remaining());
@@ -137,13 +158,39 @@ final class Handshake {
                 return null;
             }
             case NBD_OPT_STARTTLS -> {
-                reply(option, NBD_REP_ERR_POLICY, message("TLS is not offered by this server"));
+                startTls(option, data);
                 return null;
             }
             default -> {
                 reply(option, NBD_REP_ERR_UNSUP, message("option " + option + " is not supported"));
                 return null;
             }
+        }
+    }
+
+    private void startTls(int option, ByteBuffer data) throws IOException {
+        if (tls == null) {
+            reply(option, NBD_REP_ERR_POLICY, message("TLS is not offered by this server (started without --tls-cert)"));
+            return;
+        }
+        if (ch.tlsActive()) {
+            reply(option, NBD_REP_ERR_INVALID, message("TLS is already on"));
+            return;
+        }
+        if (data.hasRemaining()) {
+            reply(option, NBD_REP_ERR_INVALID, message("NBD_OPT_STARTTLS takes no data"));
+            return;
+        }
+        reply(option, NBD_REP_ACK, empty());
+        ch.startTls(tls.serverEngine());
+        // Options negotiated in the clear could have been injected by anyone on the path.
+        structured = false;
+        metaContextExport = null;
+        allocationSelected = false;
+        if (log.isDebugEnabled()) {
+            SSLSession s = ch.tlsSession();
+            log.debug("{}: TLS {} {} with client {}", peer, s.getProtocol(), s.getCipherSuite(),
+                    s.getPeerPrincipal().getName());
         }
     }
 

@@ -9,6 +9,8 @@ import io.dlsm.blockd.block.Extent;
 import io.dlsm.blockd.nbd.BufferPool;
 import io.dlsm.blockd.nbd.ProtocolException;
 import io.dlsm.blockd.nbd.Request;
+import io.dlsm.blockd.tls.NodeTls;
+import io.dlsm.blockd.tls.TlsException;
 import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -88,6 +90,7 @@ public final class NbdConnection implements Runnable {
     private final MemoryBudget memory;
     private final NbdLimits limits;
     private final Consumer<NbdConnection> onClose;
+    private final Optional<NodeTls> tls;
     private final String peer;
     private final int budgetUnits;
     private final Semaphore budget;
@@ -99,10 +102,13 @@ public final class NbdConnection implements Runnable {
     private volatile InboundFrames inbound;
     private volatile ReplyWriter out;
     private volatile Session session;
+    /** The client said NBD_CMD_DISC: an orderly end, which TLS closes with close_notify. */
+    private boolean disconnectRequested;
 
     NbdConnection(SocketChannel ch, ExportRegistry exports, Executor workers, BufferPool buffers,
-                  MemoryBudget memory, NbdLimits limits, Consumer<NbdConnection> onClose) {
+                  MemoryBudget memory, NbdLimits limits, Optional<NodeTls> tls, Consumer<NbdConnection> onClose) {
         this.socket = new PeerSocket(ch);
+        this.tls = tls;
         this.exports = exports;
         this.workers = workers;
         this.buffers = buffers;
@@ -123,7 +129,7 @@ public final class NbdConnection implements Runnable {
         Export export = null;
         boolean writer = false;
         try {
-            Optional<Session> negotiated = new Handshake(socket, exports, peer).run();
+            Optional<Session> negotiated = new Handshake(socket, exports, peer, tls).run();
             if (negotiated.isEmpty()) {
                 return;
             }
@@ -138,6 +144,9 @@ public final class NbdConnection implements Runnable {
             log.debug("{}: connection ended: {}", peer, e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage());
         } catch (ProtocolException e) {
             log.info("{}: protocol violation, disconnecting: {}", peer, e.getMessage());
+        } catch (TlsException e) {
+            // A refused certificate is the common case: who and why, without a stack trace.
+            log.info("{}: disconnecting: {}", peer, e.getMessage());
         } catch (SocketException e) {
             // Reset by the peer, broken pipe: the client went away, nothing to act on here.
             log.debug("{}: connection ended: {}", peer, e.getMessage());
@@ -222,6 +231,7 @@ public final class NbdConnection implements Runnable {
                 Request r = Request.decode(header.flip());
                 if (r.type() == NBD_CMD_DISC) {
                     log.debug("{}: NBD_CMD_DISC", peer);
+                    disconnectRequested = true;
                     return;
                 }
                 dispatch(r, export, in);
@@ -233,6 +243,9 @@ public final class NbdConnection implements Runnable {
             budget.acquireUninterruptibly(budgetUnits);
             budget.release(budgetUnits);
             w.close();
+            if (disconnectRequested) {
+                socket.endTls();
+            }
             buffers.release(receive);
         }
     }

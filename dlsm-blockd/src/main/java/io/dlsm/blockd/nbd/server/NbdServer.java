@@ -1,6 +1,7 @@
 package io.dlsm.blockd.nbd.server;
 
 import io.dlsm.blockd.nbd.BufferPool;
+import io.dlsm.blockd.tls.NodeTls;
 import java.io.Closeable;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -35,6 +36,7 @@ public final class NbdServer implements Closeable {
     private final int maxConnections;
     private final NbdLimits limits;
     private final MemoryBudget memory;
+    private final Optional<NodeTls> tls;
     private final AtomicInteger connections = new AtomicInteger();
     /** Sockets of the connections being served, so close() ends them too. */
     private final Set<SocketChannel> open = ConcurrentHashMap.newKeySet();
@@ -58,6 +60,13 @@ public final class NbdServer implements Closeable {
 
     public NbdServer(ExportRegistry exports, ExecutorService workers, BufferPool buffers, int maxConnections,
                      NbdLimits limits) {
+        this(exports, workers, buffers, maxConnections, limits, Optional.empty());
+    }
+
+    /** With {@code tls}, clients may (or, in REQUIRE mode, must) switch to TLS with NBD_OPT_STARTTLS. */
+    public NbdServer(ExportRegistry exports, ExecutorService workers, BufferPool buffers, int maxConnections,
+                     NbdLimits limits, Optional<NodeTls> tls) {
+        this.tls = tls;
         this.exports = exports;
         this.workers = workers;
         this.buffers = buffers;
@@ -88,7 +97,8 @@ public final class NbdServer implements Closeable {
         });
         long tick = watchdogTickMillis(limits);
         watchdog.scheduleWithFixedDelay(this::sweep, tick, tick, TimeUnit.MILLISECONDS);
-        log.info("NBD server listening on {}", bound);
+        log.info("NBD server listening on {}{}", bound, tls.map(t -> " (TLS " + t.mode().name().toLowerCase(
+                java.util.Locale.ROOT) + ", certificate " + t.subject() + ")").orElse(" (no TLS)"));
         return bound;
     }
 
@@ -120,7 +130,7 @@ public final class NbdServer implements Closeable {
             NbdConnection c = null;
             try {
                 ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
-                c = new NbdConnection(ch, exports, workers, buffers, memory, limits, ended -> {
+                c = new NbdConnection(ch, exports, workers, buffers, memory, limits, tls, ended -> {
                     live.remove(ended);
                     open.remove(ch);
                     connections.decrementAndGet();
