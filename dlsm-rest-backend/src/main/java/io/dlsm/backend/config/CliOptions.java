@@ -7,7 +7,16 @@ import java.nio.file.Path;
  * given", so that {@link ConfigLoader} can tell a flag from a default and let flags win over
  * the config file.
  */
-public record CliOptions(String listen, Path stateDir, Path tokenFile, Path nodeTokenFile, Path configFile) {
+public record CliOptions(String listen, Path stateDir, Path tokenFile, Path nodeTokenFile, Path configFile,
+                         EtcdFlags etcd) {
+
+    public CliOptions {
+        etcd = etcd == null ? EtcdFlags.none() : etcd;
+    }
+
+    public CliOptions(String listen, Path stateDir, Path tokenFile, Path nodeTokenFile, Path configFile) {
+        this(listen, stateDir, tokenFile, nodeTokenFile, configFile, EtcdFlags.none());
+    }
 
     public CliOptions(String listen, Path stateDir, Path tokenFile, Path configFile) {
         this(listen, stateDir, tokenFile, null, configFile);
