@@ -44,6 +44,12 @@ ensure_nbd_peers() {
         openssl:openssl /usr/sbin/nbd-client:nbd-client
 }
 
+# A real etcd (Debian's etcd-server, the v3 API) for the tests of the shared state store;
+# the tests start their own members on loopback, never the packaged system service.
+ensure_etcd() {
+    ensure_packages /usr/bin/etcd:etcd-server
+}
+
 # Builds the jars once; later runs reuse them unless sources changed.
 build_jars() {
     local root=$1

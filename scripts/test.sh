@@ -8,6 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 ensure_build_deps
 ensure_nbd_peers
+ensure_etcd
 
 cd "$root"
 mvn -B -ntp verify "$@"

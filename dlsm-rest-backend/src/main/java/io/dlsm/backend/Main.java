@@ -4,6 +4,7 @@ import io.dlsm.backend.config.BackendConfig;
 import io.dlsm.backend.config.CliOptions;
 import io.dlsm.backend.config.ConfigException;
 import io.dlsm.backend.config.ConfigLoader;
+import io.dlsm.backend.config.EtcdFlags;
 import io.dlsm.backend.server.BackendServer;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -62,8 +63,38 @@ public final class Main implements Callable<Integer> {
 
     @Option(names = "--config", paramLabel = "FILE",
             description = "Java properties file; keys are the long option names without dashes "
-                    + "(listen, state-dir, token-file, registration-token-file, insecure-no-auth). Flags override it.")
+                    + "(listen, state-dir, token-file, registration-token-file, insecure-no-auth, etcd-endpoints, ...). "
+                    + "Flags override it.")
     private Path configFile;
+
+    @Option(names = "--" + ConfigLoader.ETCD_ENDPOINTS, paramLabel = "URL[,URL...]",
+            description = "Keep the state in this etcd cluster (v3 API) instead of files under --state-dir, "
+                    + "so several backends share it; e.g. http://127.0.0.1:2379.")
+    private String etcdEndpoints;
+
+    @Option(names = "--" + ConfigLoader.ETCD_PREFIX, paramLabel = "PREFIX",
+            description = "Key prefix of this installation in etcd (default: /dlsm).")
+    private String etcdPrefix;
+
+    @Option(names = "--" + ConfigLoader.ETCD_CA, paramLabel = "FILE",
+            description = "PEM CA bundle for https:// etcd endpoints.")
+    private Path etcdCa;
+
+    @Option(names = "--" + ConfigLoader.ETCD_CERT, paramLabel = "FILE",
+            description = "PEM client certificate for etcd (with --etcd-key).")
+    private Path etcdCert;
+
+    @Option(names = "--" + ConfigLoader.ETCD_KEY, paramLabel = "FILE",
+            description = "PEM (PKCS#8) private key of --etcd-cert.")
+    private Path etcdKey;
+
+    @Option(names = "--" + ConfigLoader.ETCD_USER, paramLabel = "NAME",
+            description = "etcd user, for clusters with authentication (with --etcd-password-file).")
+    private String etcdUser;
+
+    @Option(names = "--" + ConfigLoader.ETCD_PASSWORD_FILE, paramLabel = "FILE",
+            description = "File holding the etcd user's password.")
+    private Path etcdPasswordFile;
 
     @Spec
     private CommandSpec spec;
@@ -90,7 +121,8 @@ public final class Main implements Callable<Integer> {
         BackendConfig config;
         try {
             config = ConfigLoader.load(new CliOptions(listen, stateDir, tokenFile, registrationTokenFile,
-                    insecureNoAuth, configFile));
+                    insecureNoAuth, configFile,
+                    new EtcdFlags(etcdEndpoints, etcdPrefix, etcdCa, etcdCert, etcdKey, etcdUser, etcdPasswordFile)));
         } catch (ConfigException e) {
             spec.commandLine().getErr().println(spec.name() + ": " + e.getMessage());
             return EXIT_CONFIG;

@@ -13,9 +13,12 @@ import java.util.Optional;
  * @param registrationTokenFile file holding the token nodes register with; empty:
  *                  {@code STATE_DIR/registration-token}, made at first start
  * @param insecureNoAuth the API answers everybody (the explicit opt-out; both files are then empty)
+  * @param etcd      the shared etcd store; empty means the records live in files under
+ *                  {@code stateDir} (one backend)
  */
 public record BackendConfig(ListenAddress listen, Path stateDir, Optional<Path> tokenFile,
-                            Optional<Path> registrationTokenFile, boolean insecureNoAuth) {
+                            Optional<Path> registrationTokenFile, boolean insecureNoAuth,
+                            Optional<EtcdOptions> etcd) {
 
     /** Loopback by default: an API that can move volumes must be exposed on purpose. */
     public static final ListenAddress DEFAULT_LISTEN = new ListenAddress("127.0.0.1", 7800);
@@ -28,6 +31,13 @@ public record BackendConfig(ListenAddress listen, Path stateDir, Optional<Path> 
         if (insecureNoAuth && (tokenFile.isPresent() || registrationTokenFile.isPresent())) {
             throw new IllegalArgumentException("insecure-no-auth contradicts token-file and registration-token-file");
         }
+        Objects.requireNonNull(etcd, "etcd");
+    }
+
+    /** With the records in files under {@code stateDir}. */
+    public BackendConfig(ListenAddress listen, Path stateDir, Optional<Path> tokenFile,
+                         Optional<Path> registrationTokenFile, boolean insecureNoAuth) {
+        this(listen, stateDir, tokenFile, registrationTokenFile, insecureNoAuth, Optional.empty());
     }
 
     public BackendConfig(ListenAddress listen, Path stateDir, Optional<Path> tokenFile) {

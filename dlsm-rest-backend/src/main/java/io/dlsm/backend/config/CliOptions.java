@@ -8,7 +8,16 @@ import java.nio.file.Path;
  * the config file.
  */
 public record CliOptions(String listen, Path stateDir, Path tokenFile, Path registrationTokenFile,
-                         Boolean insecureNoAuth, Path configFile) {
+                         Boolean insecureNoAuth, Path configFile, EtcdFlags etcd) {
+
+    public CliOptions {
+        etcd = etcd == null ? EtcdFlags.none() : etcd;
+    }
+
+    public CliOptions(String listen, Path stateDir, Path tokenFile, Path registrationTokenFile,
+                      Boolean insecureNoAuth, Path configFile) {
+        this(listen, stateDir, tokenFile, registrationTokenFile, insecureNoAuth, configFile, EtcdFlags.none());
+    }
 
     public CliOptions(String listen, Path stateDir, Path tokenFile, Path configFile) {
         this(listen, stateDir, tokenFile, null, null, configFile);

@@ -10,6 +10,7 @@ import io.dlsm.backend.api.VolumeResource;
 import io.dlsm.backend.api.ObjectMapperProvider;
 import io.dlsm.backend.api.error.ApiExceptionMapper;
 import io.dlsm.backend.api.error.JsonProcessingExceptionMapper;
+import io.dlsm.backend.api.error.StateStoreExceptionMapper;
 import io.dlsm.backend.api.error.UnexpectedExceptionMapper;
 import io.dlsm.backend.api.error.WebApplicationExceptionMapper;
 import io.dlsm.backend.auth.BearerAuthFilter;
@@ -36,6 +37,7 @@ public final class BackendApplication extends ResourceConfig {
 
         register(ApiExceptionMapper.class);
         register(JsonProcessingExceptionMapper.class);
+        register(StateStoreExceptionMapper.class);
         register(WebApplicationExceptionMapper.class);
         register(UnexpectedExceptionMapper.class);
 

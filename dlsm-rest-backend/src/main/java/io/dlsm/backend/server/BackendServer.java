@@ -11,8 +11,12 @@ import io.dlsm.backend.config.ListenAddress;
 import io.dlsm.backend.metrics.BackendMetrics;
 import io.dlsm.backend.metrics.ControlPlaneMetrics;
 import io.dlsm.backend.node.HttpNodeClient;
+import io.dlsm.backend.etcd.EtcdConnection;
 import io.dlsm.backend.node.NodeKeys;
+import io.dlsm.backend.state.EtcdStateStore;
 import io.dlsm.backend.state.FileStateStore;
+import io.dlsm.backend.state.StateStore;
+import io.dlsm.backend.state.StateStoreException;
 import java.util.Optional;
 import java.io.IOException;
 import java.net.URI;
@@ -43,23 +47,30 @@ public final class BackendServer implements AutoCloseable {
     private final BackendMetrics metrics;
     private final ControlPlane controlPlane;
     private final ListenAddress address;
+    private final Optional<EtcdConnection> etcd;
 
-    private BackendServer(HttpServer http, BackendMetrics metrics, ControlPlane controlPlane, ListenAddress address) {
+    private BackendServer(HttpServer http, BackendMetrics metrics, ControlPlane controlPlane, ListenAddress address,
+                          Optional<EtcdConnection> etcd) {
         this.http = http;
         this.metrics = metrics;
         this.controlPlane = controlPlane;
         this.address = address;
+        this.etcd = etcd;
     }
 
     public static BackendServer start(BackendConfig config, Clock clock) throws IOException {
         prepareStateDir(config.stateDir());
-        FileStateStore store = new FileStateStore(config.stateDir());
-        NodeKeys keys = new NodeKeys(store);
-        Authenticator authenticator = authenticator(config, keys);
-
+        Optional<EtcdConnection> etcd = config.etcd().isPresent()
+                ? Optional.of(EtcdConnection.open(config.etcd().get()))
+                : Optional.empty();
         BackendMetrics metrics = new BackendMetrics();
         ControlPlane controlPlane = null;
         try {
+            StateStore store = etcd.<StateStore>map(c -> new EtcdStateStore(c.client(), c.options().prefix()))
+                    .orElseGet(() -> new FileStateStore(config.stateDir()));
+            // The nodes' keys live with the other records, so every backend sharing etcd knows them.
+            NodeKeys keys = new NodeKeys(store);
+            Authenticator authenticator = authenticator(config, keys);
             // Loads the persisted state: nodes, volumes and the migrations to resume.
             controlPlane = new ControlPlane(store, keys, new HttpNodeClient(keys), clock);
             ControlPlaneMetrics.bind(metrics.registry(), controlPlane.nodes(), controlPlane.volumes(),
@@ -81,17 +92,26 @@ public final class BackendServer implements AutoCloseable {
             int port = http.getListeners().iterator().next().getPort();
             ListenAddress bound = listen.withPort(port);
             LOG.info("dlsm-rest-backend {} listening on {}, state in {}", info.version(), bound.hostPort(),
-                    config.stateDir());
+                    etcd.map(c -> "etcd " + c.options().describe()).orElse(config.stateDir().toString()));
             // Resumes unfinished migrations only once the API can answer about them.
             controlPlane.start();
-            return new BackendServer(http, metrics, controlPlane, bound);
+            return new BackendServer(http, metrics, controlPlane, bound, etcd);
+        } catch (StateStoreException e) {
+            close(controlPlane, metrics, etcd);
+            // Not a bug: etcd unreachable or a record unreadable; the message says which.
+            throw new IOException("cannot load the state: " + e.getMessage(), e);
         } catch (IOException | RuntimeException e) {
-            if (controlPlane != null) {
-                controlPlane.close();
-            }
-            metrics.close();
+            close(controlPlane, metrics, etcd);
             throw e;
         }
+    }
+
+    private static void close(ControlPlane controlPlane, BackendMetrics metrics, Optional<EtcdConnection> etcd) {
+        if (controlPlane != null) {
+            controlPlane.close();
+        }
+        metrics.close();
+        etcd.ifPresent(EtcdConnection::close);
     }
 
     /** Where the API actually listens (the real port when port 0 was asked for). */
@@ -110,8 +130,7 @@ public final class BackendServer implements AutoCloseable {
             LOG.warn("graceful shutdown did not finish, forcing it", e);
             http.shutdownNow();
         } finally {
-            controlPlane.close();
-            metrics.close();
+            close(controlPlane, metrics, etcd);
         }
         LOG.info("dlsm-rest-backend stopped");
     }

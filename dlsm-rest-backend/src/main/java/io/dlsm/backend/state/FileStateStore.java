@@ -1,10 +1,6 @@
 package io.dlsm.backend.state;
 
-import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
-import com.fasterxml.jackson.databind.json.JsonMapper;
-import com.fasterxml.jackson.datatype.jsr310.JavaTimeModule;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -15,7 +11,6 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.regex.Pattern;
 
 /**
  * The embedded store: one JSON file per record, {@code STATE_DIR/KIND/ID.json}. A write goes
@@ -25,8 +20,6 @@ import java.util.regex.Pattern;
  */
 public final class FileStateStore implements StateStore {
 
-    /** Ids become file names: no separators, no leading dot (temporary files start with one). */
-    private static final Pattern SAFE_ID = Pattern.compile("[A-Za-z0-9_][A-Za-z0-9._-]{0,127}");
     private static final String SUFFIX = ".json";
 
     private final Path root;
@@ -41,16 +34,9 @@ public final class FileStateStore implements StateStore {
         this(root, defaultMapper());
     }
 
-    /**
-     * ISO-8601 instants for readable files; unknown fields tolerated so that a downgraded
-     * backend still reads what a newer one wrote.
-     */
+    /** The record mapper shared with {@link EtcdStateStore}. */
     public static ObjectMapper defaultMapper() {
-        return JsonMapper.builder()
-                .addModule(new JavaTimeModule())
-                .disable(SerializationFeature.WRITE_DATES_AS_TIMESTAMPS)
-                .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
-                .build();
+        return RecordJson.mapper();
     }
 
     @Override
@@ -107,10 +93,7 @@ public final class FileStateStore implements StateStore {
     }
 
     private Path file(Kind<?> kind, String id) {
-        if (!SAFE_ID.matcher(id).matches()) {
-            throw new IllegalArgumentException("id '" + id + "' cannot be stored as a file name");
-        }
-        return root.resolve(kind.name()).resolve(id + SUFFIX);
+        return root.resolve(kind.name()).resolve(StateStore.requireSafeId(id) + SUFFIX);
     }
 
     private static void syncDirectory(Path dir) throws IOException {

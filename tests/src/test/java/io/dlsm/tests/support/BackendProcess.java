@@ -10,6 +10,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -24,18 +26,25 @@ public final class BackendProcess implements AutoCloseable {
     private final Path stateDir;
     private final Path stderrLog;
     private final JsonHttp http;
+    private final List<String> extraArgs;
     private Process process;
     private String api;
     private int starts;
 
-    private BackendProcess(Path stateDir) {
+    private BackendProcess(Path stateDir, List<String> extraArgs) {
         this.stateDir = stateDir;
+        this.extraArgs = List.copyOf(extraArgs);
         this.stderrLog = stateDir.resolveSibling(stateDir.getFileName() + "-backend-stderr.log");
         this.http = new JsonHttp("backend", stderrLog, Duration.ofSeconds(60), this::token);
     }
 
     public static BackendProcess start(Path stateDir) {
-        BackendProcess b = new BackendProcess(stateDir);
+        return start(stateDir, List.of());
+    }
+
+    /** With more options, e.g. {@code --etcd-endpoints URL}; restarts pass them again. */
+    public static BackendProcess start(Path stateDir, List<String> extraArgs) {
+        BackendProcess b = new BackendProcess(stateDir, extraArgs);
         b.launch("127.0.0.1:0");
         return b;
     }
@@ -111,7 +120,10 @@ public final class BackendProcess implements AutoCloseable {
             starts++;
             Files.writeString(stderrLog, "=== start " + starts + "\n", StandardCharsets.UTF_8,
                     StandardOpenOption.CREATE, StandardOpenOption.APPEND);
-            process = new ProcessBuilder(javaBin, "-jar", jar, "--listen", listen, "--state-dir", stateDir.toString())
+            List<String> command = new ArrayList<>(
+                    List.of(javaBin, "-jar", jar, "--listen", listen, "--state-dir", stateDir.toString()));
+            command.addAll(extraArgs);
+            process = new ProcessBuilder(command)
                     .redirectError(ProcessBuilder.Redirect.appendTo(stderrLog.toFile()))
                     .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
                     .start();

@@ -17,6 +17,8 @@ public enum ErrorCode {
     CONFLICT("conflict"),
     /** A blockd node failed or could not be reached (HTTP 502). */
     NODE_FAILED("node_failed"),
+    /** The shared state store (etcd) did not confirm a change; retry later (HTTP 503). */
+    STORE_UNAVAILABLE("store_unavailable"),
     SERVER_ERROR("server_error"),
     INTERNAL_ERROR("internal_error");
 
