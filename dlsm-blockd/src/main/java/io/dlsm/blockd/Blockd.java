@@ -25,6 +25,7 @@ import io.dlsm.blockd.posix.LibC;
 import io.dlsm.blockd.registration.BackendEvents;
 import io.dlsm.blockd.registration.BackendLink;
 import io.dlsm.blockd.registration.BackendRegistration;
+import io.dlsm.blockd.registration.DiskSpace;
 import io.dlsm.blockd.sink.SinkManager;
 import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
@@ -166,7 +167,7 @@ public final class Blockd implements Closeable {
         registration = new BackendRegistration(backendLink,
                 BackendRegistration.NodeInfo.of(backendLink.nodeName(), apiAddress, nbdAddress).withCapabilities(
                         BackendRegistration.Capabilities.of(kernelDevices == null ? KernelPathMode.USER_SPACE_ONLY
-                                : kernelDevices.mode())));
+                                : kernelDevices.mode())), DiskSpace.of(config.dataDir()));
         registration.start();
     }
 

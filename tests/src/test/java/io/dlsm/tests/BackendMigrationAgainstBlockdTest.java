@@ -108,6 +108,19 @@ class BackendMigrationAgainstBlockdTest {
     }
 
     @Test
+    void nodesReportTheirDataDirectorysFileSystemAsDfSeesIt() throws Exception {
+        java.nio.file.FileStore fs = java.nio.file.Files.getFileStore(tmp.resolve("a"));
+        JsonNode node = ok(backend.call("GET", "/v1/nodes/a", null));
+        assertThat(node.path("capacityBytes").asLong()).isEqualTo(fs.getTotalSpace());
+        assertThat(node.path("freeBytes").asLong()).isPositive().isLessThanOrEqualTo(fs.getTotalSpace());
+        // The same numbers df prints for the directory (statvfs: blocks and blocks available).
+        Process df = new ProcessBuilder("df", "-B1", "--output=size", tmp.resolve("a").toString()).start();
+        String[] lines = new String(df.getInputStream().readAllBytes()).trim().split("\n");
+        assertThat(df.waitFor()).isZero();
+        assertThat(Long.parseLong(lines[lines.length - 1].trim())).isEqualTo(fs.getTotalSpace());
+    }
+
+    @Test
     void abortInPreparedDropsTheSinkAndLeavesTheSourceWritable() throws Exception {
         String id = created(backend.call("POST", "/v1/migrations",
                 Map.of("volume", "vol", "targetNode", "b", "switchMode", "manual"))).path("id").asText();

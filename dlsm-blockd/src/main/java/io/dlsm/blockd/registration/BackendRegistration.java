@@ -78,17 +78,20 @@ public final class BackendRegistration implements AutoCloseable {
     private final BackendLink link;
     private final URI backend;
     private final NodeInfo node;
+    private final DiskSpace.Probe space;
     private final ScheduledExecutorService scheduler;
     private volatile boolean registered;
     private volatile String lastFailure;
 
-    public BackendRegistration(BackendLink link, NodeInfo node) {
+    /** {@code space}: the data directory's file system, reported at registration and every heartbeat. */
+    public BackendRegistration(BackendLink link, NodeInfo node, DiskSpace.Probe space) {
         if (!link.nodeName().equals(node.name())) {
             throw new IllegalArgumentException("node " + node.name() + " registering over the link of " + link.nodeName());
         }
         this.link = link;
         this.backend = link.backend();
         this.node = node;
+        this.space = space;
         this.scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "backend-heartbeat");
             t.setDaemon(true);
@@ -111,7 +114,8 @@ public final class BackendRegistration implements AutoCloseable {
             if (!registered) {
                 register();
             } else {
-                int status = link.send("POST", "/v1/nodes/" + node.name() + "/heartbeat", null);
+                int status = link.send("POST", "/v1/nodes/" + node.name() + "/heartbeat",
+                        space.probe().orElse(null));
                 if (status == 404) {
                     log.warn("backend {} does not know node {} any more; registering again", backend, node.name());
                     registered = false;
@@ -136,8 +140,14 @@ public final class BackendRegistration implements AutoCloseable {
     }
 
     private void register() throws IOException, InterruptedException {
-        int status = link.send("POST", "/v1/nodes", Map.of("name", node.name(), "apiUrl", node.apiUrl(),
-                "nbdHost", node.nbdHost(), "nbdPort", node.nbdPort(), "capabilities", node.capabilities()));
+        Map<String, Object> body = new java.util.LinkedHashMap<>(Map.of("name", node.name(), "apiUrl",
+                node.apiUrl(), "nbdHost", node.nbdHost(), "nbdPort", node.nbdPort(), "capabilities",
+                node.capabilities()));
+        space.probe().ifPresent(s -> {
+            body.put("capacityBytes", s.capacityBytes());
+            body.put("freeBytes", s.freeBytes());
+        });
+        int status = link.send("POST", "/v1/nodes", body);
         if (status == 200 || status == 201) {
             registered = true;
             log.info("registered with backend {} as node {} (api {}, nbd {}:{})", backend, node.name(),
