@@ -377,6 +377,11 @@ class DLSMDriver(driver.VolumeDriver):
                 # through the sink: remove it before the sink goes.
                 self._remove_device(name, node)
                 self._migration_call(self.client.abort_migration, mig)
+                done = self.client.get_migration(mig['id']) or {}
+                if (done.get('phase') == 'COMMITTED' and
+                        not done.get('migrateBack')):
+                    # The copy committed before the abort reached it.
+                    self._migrate_back(name, stays)
                 self._save_record(volume, stays)
                 return
             if node == mig.get('sourceNode') and stays == mig.get(
@@ -393,17 +398,26 @@ class DLSMDriver(driver.VolumeDriver):
             # instance stays there. Migrate it back and switch at once:
             # nothing writes here any more.
             self._remove_device(name, node)
-            back = self.client.create_migration(
-                name, stays, switch_mode='manual',
-                bandwidth=self.configuration.dlsm_migration_bandwidth)
-            if back.get('phase') == 'PREPARED':
-                self._migration_call(self.client.switch_migration, back)
-            LOG.info('DLSM volume %(v)s migrates back to node %(n)s, where '
-                     'the instance stays: migration %(m)s',
-                     {'v': name, 'n': stays, 'm': back.get('id')})
+            self._migrate_back(name, stays)
             self._save_record(volume, stays)
             return
         self._remove_device(name, node)
+
+    def _migrate_back(self, name, node):
+        """A migration to `node`, where the instance stays, switched at once.
+
+        Nothing writes on the node the data is on any more (its attachment
+        is the one going), and the instance reaches its disk through the
+        sink on `node` as soon as the migration is prepared.
+        """
+        back = self.client.create_migration(
+            name, node, switch_mode='manual',
+            bandwidth=self.configuration.dlsm_migration_bandwidth)
+        if back.get('phase') == 'PREPARED':
+            self._migration_call(self.client.switch_migration, back)
+        LOG.info('DLSM volume %(v)s migrates back to node %(n)s, where the '
+                 'instance stays: migration %(m)s',
+                 {'v': name, 'n': node, 'm': back.get('id')})
 
     def _remove_device(self, name, node):
         # Only "local" connections have a kernel device on the host's node;

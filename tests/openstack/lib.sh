@@ -60,12 +60,18 @@ lab_packages() {
     [ ${#missing[@]} -eq 0 ] || apt_install --no-install-recommends "${missing[@]}"
 }
 
+# lab_build_jars: the daemons' jars, copied into the work dir so that a rebuild while the lab
+# runs cannot change the classes under the running JVMs.
 lab_build_jars() {
-    backend_jar=$lab_root/dlsm-rest-backend/target/dlsm-rest-backend.jar
-    blockd_jar=$lab_root/dlsm-blockd/target/dlsm-blockd.jar
-    if [ ! -f "$backend_jar" ] || [ ! -f "$blockd_jar" ]; then
+    local built_backend=$lab_root/dlsm-rest-backend/target/dlsm-rest-backend.jar
+    local built_blockd=$lab_root/dlsm-blockd/target/dlsm-blockd.jar
+    if [ ! -f "$built_backend" ] || [ ! -f "$built_blockd" ]; then
         (cd "$lab_root" && mvn -B -ntp -q -DskipTests package)
     fi
+    mkdir -p "$work/jars"
+    cp "$built_backend" "$built_blockd" "$work/jars/"
+    backend_jar=$work/jars/dlsm-rest-backend.jar
+    blockd_jar=$work/jars/dlsm-blockd.jar
 }
 
 free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -30,6 +30,7 @@ class FakeBackend(object):
         self.devices = set()       # (volume, node) with a local device
         self.fail_next = []        # status codes to answer before real work
         self.dm_clone = set()      # nodes whose sinks dm-clone copies
+        self.commits_first = False  # the copy commits before an abort lands
         self._ids = itertools.count(1)
 
     # -- test set-up helpers ----------------------------------------------
@@ -280,6 +281,10 @@ class FakeBackend(object):
             return 200, mig
         if mig['phase'] == 'COMMITTED':
             raise _Err(409, 'CONFLICT', 'COMMITTED: migrate it back instead')
+        if mig['phase'] != 'PREPARED' and self.commits_first:
+            # The real backend's "abort came too late": it answers COMMITTED.
+            self.commit(mig_id)
+            return 200, mig
         if mig['phase'] != 'PREPARED' and mig['targetNode'] in self.dm_clone:
             mig['migrateBack'] = True
             return 200, mig

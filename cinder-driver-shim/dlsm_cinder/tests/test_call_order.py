@@ -206,6 +206,22 @@ class CallOrderTestCase(CallOrderBase):
         _, conn = self.attach(vol, 'node1')
         self.assertEqual(self.backend.nodes['node1']['nbdHost'], conn['host'])
 
+    def test_rollback_whose_abort_finds_the_copy_committed_migrates_back(self):
+        vol, src_att, dst_att, mig = self.prepare_live_migration()
+        self.backend._activate(mig)
+        self.backend.commits_first = True
+        del self.backend.calls[:]
+        self.detach(vol, dst_att)
+        self.assertEqual('COMMITTED', mig['phase'])
+        back = self.migrations()[1]
+        self.assertEqual(['POST /v1/migrations/%s/abort' % mig['id'],
+                          'POST /v1/migrations',
+                          'POST /v1/migrations/%s/switch' % back['id']],
+                         self.backend.paths())
+        self.assertEqual(('node1', 'ACTIVE'),
+                         (back['targetNode'], back['phase']))
+        self.assertRecord(vol, 'node1')
+
     def test_rollback_after_a_switch_with_dm_clone_migrates_back(self):
         self.backend.dm_clone.add('node2')
         vol, src_att, dst_att, mig = self.prepare_live_migration()

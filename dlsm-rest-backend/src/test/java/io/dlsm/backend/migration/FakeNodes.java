@@ -224,6 +224,11 @@ final class FakeNodes implements NodeClient {
     @Override
     public synchronized void deleteVolume(Node node, String name) {
         log(node, "deleteVolume", name);
+        Vol v = volumes.get(node.name()).get(name);
+        if (v != null && v.writers > 0) {
+            throw new NodeCallException(node.name(), "delete volume " + name, 409, "volume '" + name + "' has "
+                    + v.writers + " NBD connection(s); disconnect them before deleting");
+        }
         volumes.get(node.name()).remove(name);
     }
 

@@ -258,6 +258,28 @@ class MigrationServiceTest {
     }
 
     @Test
+    void anAbortThatFindsTheSinkCommittedAnswersCommittedEvenWhileTheSourceCannotBeDeletedYet() {
+        Migration m = initializeConnectionOnB();
+        nodes.detachWriter("a", "vol");
+        service.switchNow(m.id());
+        guestWrites("b", 19);
+        nodes.attachWriter("a", "vol"); // a client reconnected to the (fenced) source
+        nodes.hydrate("b", "vol");
+        nodes.commit("b", "vol");       // before the backend's next poll
+
+        Migration answer = service.abort(m.id());
+
+        assertThat(answer.phase()).isEqualTo(MigrationPhase.COMMITTED);
+        assertThat(answer.pendingAction()).as("source deletion owed").isEqualTo(PendingAction.DELETE_SOURCE);
+        assertThat(nodes.hasVolume("a", "vol")).isTrue();
+        nodes.detachWriter("a", "vol");
+        drive(m.id(), 2);
+        assertThat(nodes.hasVolume("a", "vol")).isFalse();
+        assertThat(service.get(m.id()).finished()).isTrue();
+        assertDiskCompleteAndWritableOn("b"); // the driver then migrates it back (test_call_order)
+    }
+
+    @Test
     void postLiveMigrationAfterAForcedSwitchOrCommitIsFine() {
         Migration m = initializeConnectionOnB();
         nodes.detachWriter("a", "vol");

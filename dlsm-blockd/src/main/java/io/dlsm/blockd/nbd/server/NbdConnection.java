@@ -99,6 +99,8 @@ public final class NbdConnection implements Runnable {
     private volatile InboundFrames inbound;
     private volatile ReplyWriter out;
     private volatile Session session;
+    /** False until attached, and for a client told the export is read-only. */
+    private volatile boolean offeredWrites;
 
     NbdConnection(SocketChannel ch, ExportRegistry exports, Executor workers, BufferPool buffers,
                   MemoryBudget memory, NbdLimits limits, Consumer<NbdConnection> onClose) {
@@ -157,6 +159,15 @@ public final class NbdConnection implements Runnable {
     }
 
     /** Closes the socket; the reader and any pending replies fail and the connection ends. */
+    /** Whether the handshake offered this client a writable export (set when it attaches). */
+    void offeredWrites(boolean writable) {
+        offeredWrites = writable;
+    }
+
+    boolean offeredWrites() {
+        return offeredWrites;
+    }
+
     public void disconnect(String reason) {
         log.info("{}: disconnecting: {}", peer, reason);
         closeQuietly();
