@@ -189,15 +189,7 @@ class BackendMigrationAgainstBlockdTest {
         assertThat(ok(backend.call("POST", "/v1/migrations/" + id + "/abort", null)).path("phase").asText())
                 .isEqualTo("ABORTED");
 
-        await("the read-only client was disconnected", () -> {
-            try {
-                back.read(0, ByteBuffer.allocate(512));
-                return false;
-            } catch (java.io.IOException e) {
-                return true;
-            }
-        });
-        back.close();
+        awaitDisconnectedByTheServer(back);
         try (NbdClient again = connect(a, "vol")) {
             assertThat(again.readOnly()).isFalse();
             write(again, 9 * MIB, pattern(4096, 7));
@@ -215,15 +207,7 @@ class BackendMigrationAgainstBlockdTest {
 
         assertThat(a.call("POST", "/v1/volumes/vol/unfence", null).status()).isEqualTo(200);
 
-        await("the read-only client was disconnected", () -> {
-            try {
-                duringFence.read(0, ByteBuffer.allocate(512));
-                return false;
-            } catch (java.io.IOException e) {
-                return true;
-            }
-        });
-        duringFence.close();
+        awaitDisconnectedByTheServer(duringFence);
         // The client that negotiated a writable export before the fence keeps its connection.
         write(writer, 2 * MIB, pattern(8192, 8));
         writer.flush();
@@ -330,6 +314,18 @@ class BackendMigrationAgainstBlockdTest {
         });
         assertThat(a.call("GET", "/v1/volumes/vol", null).status()).as("source copy deleted").isEqualTo(404);
         assertThat(b.call("GET", "/v1/volumes/vol", null).status()).isEqualTo(200);
+    }
+
+    private void awaitDisconnectedByTheServer(NbdClient c) throws Exception {
+        await("the read-only client was disconnected", () -> {
+            try {
+                c.read(0, ByteBuffer.allocate(512));
+                return false;
+            } catch (java.io.IOException e) {
+                return true;
+            }
+        });
+        c.close();
     }
 
     private String phaseOf(String id) {
