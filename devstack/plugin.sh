@@ -107,6 +107,25 @@ function configure_cinder_backend_dlsm {
     iniset "$CINDER_CONF" "$be_name" dlsm_follow_instance "$DLSM_FOLLOW_INSTANCE"
 }
 
+# Nova must send its service token to Cinder: Cinder (21.3.1 and later, bug #2004555) deletes
+# an attachment connected to an instance only for a service request, and without it the
+# source's attachment survives a live migration, so the DLSM driver never hears the source's
+# terminate_connection, which is what switches the volume to the destination.
+function configure_nova_service_token_for_dlsm {
+    local conf
+    for conf in "$NOVA_CONF" ${NOVA_CPU_CONF:+"$NOVA_CPU_CONF"}; do
+        [ -f "$conf" ] || continue
+        iniset "$conf" service_user send_service_user_token True
+        iniset "$conf" service_user auth_type password
+        iniset "$conf" service_user auth_url "$KEYSTONE_SERVICE_URI"
+        iniset "$conf" service_user username nova
+        iniset "$conf" service_user password "$SERVICE_PASSWORD"
+        iniset "$conf" service_user user_domain_name "$SERVICE_DOMAIN_NAME"
+        iniset "$conf" service_user project_name "$SERVICE_PROJECT_NAME"
+        iniset "$conf" service_user project_domain_name "$SERVICE_DOMAIN_NAME"
+    done
+}
+
 function configure_dlsm_backends {
     local be
     for be in ${CINDER_ENABLED_BACKENDS//,/ }; do
@@ -173,6 +192,9 @@ if [[ "$1" == "stack" ]]; then
             # writes cinder.conf; doing it here too adds the token it made.
             if is_service_enabled cinder; then
                 configure_dlsm_backends
+            fi
+            if is_service_enabled nova; then
+                configure_nova_service_token_for_dlsm
             fi
             # Started here, not in "extra": stack.sh starts cinder-volume
             # between the two, and the driver's setup checks the backend.

@@ -27,6 +27,8 @@ LOG = logging.getLogger(__name__)
 
 # Migration phases after which nothing is left to switch or abort.
 FINISHED_PHASES = frozenset(('COMMITTED', 'ABORTED', 'FAILED'))
+# After the switch: the target node holds the only writable copy.
+SWITCHED_PHASES = frozenset(('ACTIVE', 'DEGRADED', 'HYDRATED'))
 
 
 @interface.volumedriver
@@ -39,9 +41,12 @@ class DLSMDriver(driver.VolumeDriver):
 
         1.0.0 - Initial driver: volumes, NBD/local connections, driver-assisted
                 migration, volume follows a live-migrated instance.
+        1.1.0 - Live migrations switch only on Nova's own signal (the source's
+                terminate_connection); a rollback after the switch migrates
+                back; the volume's host and provider_location follow the data.
     """
 
-    VERSION = '1.0.0'
+    VERSION = '1.1.0'
     CI_WIKI_NAME = 'DLSM_CI'
     VENDOR = 'DLSM'
 
@@ -122,6 +127,36 @@ class DLSMDriver(driver.VolumeDriver):
             raise exception.VolumeNotFound(volume_id=volume.id)
         return vol
 
+    def _record(self, volume, node):
+        """The model update naming `node` as the pool holding the data."""
+        backend = volume_utils.extract_host(volume.host, 'backend')
+        return {'host': volume_utils.append_host(backend, node),
+                'provider_location': node}
+
+    def _save_record(self, volume, node):
+        """Points Cinder's record at the node the data lives on now.
+
+        Cinder never learns on its own that a live migration moved the data:
+        its manager saves no model update from terminate_connection. The pool
+        in volume.host is what `cinder migrate` compares with, what clones
+        and pool capacity follow, so the driver saves it itself.
+        """
+        update = self._record(volume, node)
+        if all(getattr(volume, k) == v for k, v in update.items()):
+            return
+        LOG.info('DLSM volume %(v)s: its data is on node %(n)s, Cinder '
+                 'records host %(h)s', {'v': self._name(volume), 'n': node,
+                                        'h': update['host']})
+        volume.update(update)
+        volume.save()
+
+    def _data_node(self, bvol):
+        """The node holding the authoritative copy of a backend volume."""
+        mig = self._open_migration(bvol)
+        if mig and mig.get('phase') in SWITCHED_PHASES:
+            return mig['targetNode']
+        return bvol['node']
+
     def _open_migration(self, bvol):
         """The backend's unfinished migration of a volume, or None."""
         mig_id = bvol.get('migrationId')
@@ -163,8 +198,16 @@ class DLSMDriver(driver.VolumeDriver):
 
     def create_export(self, context, volume, connector):
         # blockd exports every volume on its node already and the backend
-        # picks the export per connection: nothing per host to do here.
-        pass
+        # picks the export per connection: nothing per host to do here. The
+        # manager saves what this returns, so every attach also brings
+        # Cinder's record in line with where the data is.
+        bvol = self.client.get_volume(self._name(volume))
+        if bvol is None:
+            return None
+        update = self._record(volume, self._data_node(bvol))
+        if all(getattr(volume, k) == v for k, v in update.items()):
+            return None
+        return update
 
     def ensure_export(self, context, volume):
         pass
@@ -224,6 +267,20 @@ class DLSMDriver(driver.VolumeDriver):
                 return True
         return False
 
+    def _other_attached_node(self, volume, host):
+        """Node of the volume's other attachment while `host` lets go.
+
+        A (non-multiattach) volume has two attachments only while its
+        instance live-migrates. When one of them goes, the other one is the
+        host Nova runs the instance on from now on: on success the source
+        goes and the destination stays, on rollback the other way round.
+        """
+        for att in volume.volume_attachment or []:
+            if (att.attach_status in ('attached', 'attaching') and
+                    att.attached_host and att.attached_host != host):
+                return self._node_for_host(att.attached_host)
+        return None
+
     def _should_follow(self, volume, host):
         if self._mode == 'local':
             return True   # the device must exist on the connecting host
@@ -243,10 +300,15 @@ class DLSMDriver(driver.VolumeDriver):
         if bvol['node'] != node and self._should_follow(volume, host):
             if self.client.get_node(node) is not None:
                 # Prepare a PROXY sink on the destination: nothing is copied
-                # until the source side lets go (terminate_connection below
-                # or the backend seeing the source's writer disconnect).
+                # until the source side lets go. A live migration switches
+                # only on Nova's word that the instance runs here (the
+                # source's terminate_connection): "manual". A connection
+                # count on the source cannot tell a guest that moved from
+                # one that dropped its connection or is paused, and a switch
+                # Nova then rolls back would strand the disk here.
+                live = self._attached_elsewhere(volume, host)
                 mig = self.client.create_migration(
-                    name, node, switch_mode='auto',
+                    name, node, switch_mode='manual' if live else 'auto',
                     bandwidth=self.configuration.dlsm_migration_bandwidth)
                 LOG.info('DLSM volume %(v)s follows host %(h)s: migration '
                          '%(m)s to node %(n)s is %(p)s',
@@ -285,24 +347,77 @@ class DLSMDriver(driver.VolumeDriver):
                      self._name(volume))
             return
         name = self._name(volume)
-        node = self._node_for_host(connector.get('host'))
+        host = connector.get('host')
+        node = self._node_for_host(host)
         bvol = self.client.get_volume(name)
         if bvol is None:
             return
+        # The rule (docs/openstack.md): when one of two attachments goes,
+        # the data must end on the node of the one that stays, where Nova
+        # runs the instance.
+        stays = self._other_attached_node(volume, host)
         mig = self._open_migration(bvol)
-        prepared = mig is not None and mig.get('phase') == 'PREPARED'
-        if prepared and node == mig.get('targetNode'):
-            # Live-migration rollback: the destination gives up before the
-            # switch, so the source never stopped being authoritative. Its
-            # device reads through the sink: remove it before the sink goes.
+        if (mig is not None and stays is None and
+                node == mig.get('targetNode') and
+                mig.get('phase') == 'PREPARED'):
+            # The only connection the sink served goes (a plain attach that
+            # made the volume follow, then a detach before the switch): the
+            # source is still authoritative, drop the sink.
             self._remove_device(name, node)
             self._migration_call(self.client.abort_migration, mig)
             return
-        if prepared and node == mig.get('sourceNode'):
-            # Post-live-migration: the instance runs on the destination and
-            # the source lets go. Fence the source and activate the sink.
-            self._migration_call(self.client.switch_migration, mig)
+        if mig is not None and stays is not None and stays != node:
+            phase = mig.get('phase')
+            if node == mig.get('targetNode') and stays == mig.get(
+                    'sourceNode'):
+                # Rollback. Before the switch the source never stopped
+                # being authoritative; after it the backend copies the
+                # regions written here back (or, for a sink dm-clone copies,
+                # lets it commit and migrates back). Its device reads
+                # through the sink: remove it before the sink goes.
+                self._remove_device(name, node)
+                self._migration_call(self.client.abort_migration, mig)
+                done = self.client.get_migration(mig['id']) or {}
+                if (done.get('phase') == 'COMMITTED' and
+                        not done.get('migrateBack')):
+                    # The copy committed before the abort reached it.
+                    self._migrate_back(name, stays)
+                self._save_record(volume, stays)
+                return
+            if node == mig.get('sourceNode') and stays == mig.get(
+                    'targetNode'):
+                # Post-live-migration: the instance runs on the destination
+                # and the source lets go. Fence the source, activate the sink.
+                if phase == 'PREPARED':
+                    self._migration_call(self.client.switch_migration, mig)
+                self._save_record(volume, stays)
+        elif (mig is None and stays is not None and stays != node and
+                bvol['node'] == node and self.client.get_node(stays)):
+            # Rollback after the migration committed (an operator switched
+            # it early and the copy finished): the data is here, the
+            # instance stays there. Migrate it back and switch at once:
+            # nothing writes here any more.
+            self._remove_device(name, node)
+            self._migrate_back(name, stays)
+            self._save_record(volume, stays)
+            return
         self._remove_device(name, node)
+
+    def _migrate_back(self, name, node):
+        """A migration to `node`, where the instance stays, switched at once.
+
+        Nothing writes on the node the data is on any more (its attachment
+        is the one going), and the instance reaches its disk through the
+        sink on `node` as soon as the migration is prepared.
+        """
+        back = self.client.create_migration(
+            name, node, switch_mode='manual',
+            bandwidth=self.configuration.dlsm_migration_bandwidth)
+        if back.get('phase') == 'PREPARED':
+            self._migration_call(self.client.switch_migration, back)
+        LOG.info('DLSM volume %(v)s migrates back to node %(n)s, where the '
+                 'instance stays: migration %(m)s',
+                 {'v': name, 'n': node, 'm': back.get('id')})
 
     def _remove_device(self, name, node):
         # Only "local" connections have a kernel device on the host's node;
@@ -418,7 +533,8 @@ class DLSMDriver(driver.VolumeDriver):
                 # legitimate one, so switch explicitly.
                 self._migration_call(self.client.switch_migration, mig)
         # The volume is usable on the target now; the copy finishes in the
-        # background (GET /v1/migrations/{id} shows its progress).
+        # background (GET /v1/migrations/{id} shows its progress). Cinder
+        # sets volume.host to the destination pool itself.
         return True, {'provider_location': node}
 
     def update_migrated_volume(self, ctxt, volume, new_volume,

@@ -29,6 +29,8 @@ class FakeBackend(object):
         self.writers = {}          # volume -> node whose VM writes it
         self.devices = set()       # (volume, node) with a local device
         self.fail_next = []        # status codes to answer before real work
+        self.dm_clone = set()      # nodes whose sinks dm-clone copies
+        self.commits_first = False  # the copy commits before an abort lands
         self._ids = itertools.count(1)
 
     # -- test set-up helpers ----------------------------------------------
@@ -235,9 +237,8 @@ class FakeBackend(object):
         return 201, mig
 
     def _activate(self, mig):
+        # Like the real backend: the volume's node changes at the commit.
         mig['phase'] = 'ACTIVE'
-        v = self.volumes[mig['volume']]
-        v['node'] = mig['targetNode']
 
     def commit(self, mig_id):
         """Test helper: the background copy finished."""
@@ -245,7 +246,14 @@ class FakeBackend(object):
         mig['phase'] = 'COMMITTED'
         v = self.volumes[mig['volume']]
         v['state'] = 'AVAILABLE'
+        v['node'] = mig['targetNode']
         v.pop('migrationId', None)
+        if mig.get('migrateBack'):
+            # MIGRATE_BACK: a migration to the source, switched at once.
+            status, back = self._create_migration(
+                {'volume': mig['volume'], 'targetNode': mig['sourceNode'],
+                 'switchMode': 'manual'})
+            self._activate(back)
 
     def _list_migrations(self, body):
         return 200, list(self.migrations.values())
@@ -260,15 +268,27 @@ class FakeBackend(object):
 
     def _switch(self, body, mig_id):
         mig = self._mig(mig_id)
+        if mig['phase'] in ('ACTIVE', 'DEGRADED', 'HYDRATED'):
+            return 200, mig
         if mig['phase'] != 'PREPARED':
-            raise _Err(409, 'CONFLICT', 'not PREPARED but %s' % mig['phase'])
+            raise _Err(409, 'CONFLICT', 'migration is %s' % mig['phase'])
         self._activate(mig)
         return 200, mig
 
     def _abort(self, body, mig_id):
         mig = self._mig(mig_id)
-        if mig['phase'] not in UNFINISHED:
-            raise _Err(409, 'CONFLICT', 'finished')
+        if mig['phase'] in ('ABORTED', 'FAILED') or mig.get('migrateBack'):
+            return 200, mig
+        if mig['phase'] == 'COMMITTED':
+            raise _Err(409, 'CONFLICT', 'COMMITTED: migrate it back instead')
+        if mig['phase'] != 'PREPARED' and self.commits_first:
+            # The real backend's "abort came too late": it answers COMMITTED.
+            self.commit(mig_id)
+            return 200, mig
+        if mig['phase'] != 'PREPARED' and mig['targetNode'] in self.dm_clone:
+            mig['migrateBack'] = True
+            return 200, mig
+        # After the switch the real backend copies the target's writes back.
         mig['phase'] = 'ABORTED'
         v = self.volumes[mig['volume']]
         v['node'] = mig['sourceNode']

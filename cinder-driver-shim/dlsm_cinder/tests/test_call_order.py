@@ -87,6 +87,12 @@ class CallOrderBase(base.DriverTestCase):
         self.manager.attachment_delete(self.ctx, att.id, vol)
         objects.VolumeAttachment.get_by_id(self.ctx, att.id).destroy()
 
+    def assertRecord(self, vol, node):
+        """Cinder's record names `node`'s pool as the volume's home."""
+        vol = objects.Volume.get_by_id(self.ctx, vol.id)
+        self.assertEqual(('ctl@dlsm#%s' % node, node),
+                         (vol.host, vol.provider_location))
+
     def migrations(self):
         return list(self.backend.migrations.values())
 
@@ -124,7 +130,7 @@ class CallOrderTestCase(CallOrderBase):
         self.assertEqual(n2['nbdHost'], conn['host'])
         self.assertEqual(vol.name_id, conn['export'])
         mig = self.migrations()[0]
-        self.assertEqual(('node1', 'node2', 'PREPARED', 'auto'),
+        self.assertEqual(('node1', 'node2', 'PREPARED', 'manual'),
                          (mig['sourceNode'], mig['targetNode'],
                           mig['phase'], mig['switchMode']))
         self.assertEqual(['POST /v1/migrations',
@@ -139,21 +145,103 @@ class CallOrderTestCase(CallOrderBase):
         self.assertEqual('POST /v1/migrations/%s/switch' % mig['id'],
                          self.backend.paths()[-1])
         self.assertEqual('ACTIVE', mig['phase'])
-        self.assertEqual('node2', self.backend.volumes[vol.name_id]['node'])
+        self.assertRecord(vol, 'node2')
         # The destination keeps its connection; a later detach there is an
         # ordinary one and does not touch the migration.
         self.backend.commit(mig['id'])
+        self.assertEqual('node2', self.backend.volumes[vol.name_id]['node'])
+        del self.backend.calls[:]
         self.detach(vol, dst_att)
+        self.assertEqual([], self.backend.paths())
         self.assertEqual('COMMITTED', mig['phase'])
+        self.assertRecord(vol, 'node2')
 
     def test_nova_live_migration_switched_by_backend_first(self):
         vol, src_att, dst_att, mig = self.prepare_live_migration()
-        # The source's writer left: the backend switched on its own.
+        # An operator switched before Nova's post-migration.
         self.backend._activate(mig)
         del self.backend.calls[:]
         self.detach(vol, src_att)
         self.assertEqual([], self.backend.paths())
         self.assertEqual('ACTIVE', mig['phase'])
+        self.assertRecord(vol, 'node2')
+
+    def test_live_migration_never_switches_on_a_connection_count(self):
+        # No writer on the source at all (a paused guest, a dropped
+        # connection): the migration still waits for Nova.
+        vol = self.create_volume()
+        self.attach(vol, 'node1')
+        self.attach(vol, 'node2')
+        mig = self.migrations()[0]
+        self.assertEqual(('manual', 'PREPARED'),
+                         (mig['switchMode'], mig['phase']))
+        self.assertRecord(vol, 'node1')
+
+    def test_rollback_after_a_switch_copies_back(self):
+        vol, src_att, dst_att, mig = self.prepare_live_migration()
+        self.backend._activate(mig)
+        del self.backend.calls[:]
+        self.detach(vol, dst_att)
+        self.assertEqual(['POST /v1/migrations/%s/abort' % mig['id']],
+                         self.backend.paths())
+        self.assertEqual('ABORTED', mig['phase'])
+        self.assertEqual('node1', self.backend.volumes[vol.name_id]['node'])
+        self.assertRecord(vol, 'node1')
+
+    def test_rollback_after_the_commit_migrates_back(self):
+        vol, src_att, dst_att, mig = self.prepare_live_migration()
+        self.backend._activate(mig)
+        self.backend.commit(mig['id'])
+        del self.backend.calls[:]
+        self.detach(vol, dst_att)
+        back = self.migrations()[1]
+        self.assertEqual(['POST /v1/migrations',
+                          'POST /v1/migrations/%s/switch' % back['id']],
+                         self.backend.paths())
+        self.assertEqual(('node2', 'node1', 'manual', 'ACTIVE'),
+                         (back['sourceNode'], back['targetNode'],
+                          back['switchMode'], back['phase']))
+        self.assertRecord(vol, 'node1')
+        # The instance on node1 reaches the volume there (A's sink).
+        _, conn = self.attach(vol, 'node1')
+        self.assertEqual(self.backend.nodes['node1']['nbdHost'], conn['host'])
+
+    def test_rollback_whose_abort_finds_the_copy_committed_migrates_back(self):
+        vol, src_att, dst_att, mig = self.prepare_live_migration()
+        self.backend._activate(mig)
+        self.backend.commits_first = True
+        del self.backend.calls[:]
+        self.detach(vol, dst_att)
+        self.assertEqual('COMMITTED', mig['phase'])
+        back = self.migrations()[1]
+        self.assertEqual(['POST /v1/migrations/%s/abort' % mig['id'],
+                          'POST /v1/migrations',
+                          'POST /v1/migrations/%s/switch' % back['id']],
+                         self.backend.paths())
+        self.assertEqual(('node1', 'ACTIVE'),
+                         (back['targetNode'], back['phase']))
+        self.assertRecord(vol, 'node1')
+
+    def test_rollback_after_a_switch_with_dm_clone_migrates_back(self):
+        self.backend.dm_clone.add('node2')
+        vol, src_att, dst_att, mig = self.prepare_live_migration()
+        self.backend._activate(mig)
+        self.detach(vol, dst_att)
+        self.assertTrue(mig['migrateBack'])
+        self.assertRecord(vol, 'node1')
+        self.backend.commit(mig['id'])
+        back = self.migrations()[1]
+        self.assertEqual(('node2', 'node1', 'ACTIVE'),
+                         (back['sourceNode'], back['targetNode'],
+                          back['phase']))
+
+    def test_attach_brings_a_stale_record_in_line(self):
+        # The data moved without Cinder seeing it (the record of an older
+        # driver, or an operator's `dlsm migrate`).
+        vol = self.create_volume()
+        self.backend.volumes[vol.name_id]['node'] = 'node2'
+        self.attach(vol, 'node2')
+        self.assertRecord(vol, 'node2')
 
     def test_nova_live_migration_rollback(self):
         vol, src_att, dst_att, mig = self.prepare_live_migration()
@@ -166,6 +254,7 @@ class CallOrderTestCase(CallOrderBase):
                          self.backend.paths()[-1])
         self.assertEqual('ABORTED', mig['phase'])
         self.assertEqual('node1', self.backend.volumes[vol.name_id]['node'])
+        self.assertRecord(vol, 'node1')
         # The instance still runs on node1 and can keep going.
         _, conn = self.attach(vol, 'node1')
         self.assertEqual(self.backend.nodes['node1']['nbdHost'], conn['host'])

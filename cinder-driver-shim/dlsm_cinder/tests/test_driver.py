@@ -57,7 +57,7 @@ class DLSMDriverTestCase(base.DriverTestCase):
                     'free_capacity_gb'):
             self.assertIn(key, stats)
         self.assertEqual('dlsm', stats['volume_backend_name'])
-        self.assertEqual('1.0.0', stats['driver_version'])
+        self.assertEqual('1.1.0', stats['driver_version'])
         self.assertEqual('nbd', stats['storage_protocol'])
         self.assertEqual(['node1', 'node2'],
                          sorted(p['pool_name'] for p in stats['pools']))
@@ -142,14 +142,29 @@ class DLSMDriverTestCase(base.DriverTestCase):
                               self.driver.extend_volume, vol, 2)
         self.assertIn('migrating', str(e))
 
-    def test_exports_do_nothing_on_the_backend(self):
+    def test_exports_change_nothing_on_the_backend(self):
         vol = self.volume()
-        before = len(self.backend.calls)
+        before = len(self.backend.paths())
+        # create_export's answer is the model update Cinder saves: the
+        # record of the node the data is on, or None when it is in line.
+        update = self.driver.create_export(self.ctx, vol, {'host': 'node1'})
+        self.assertEqual({'host': 'ctl@dlsm#node1',
+                          'provider_location': 'node1'}, update)
+        vol.update(update)
         self.assertIsNone(self.driver.create_export(self.ctx, vol,
-                                                    {'host': 'node1'}))
+                                                    {'host': 'node2'}))
         self.driver.ensure_export(self.ctx, vol)
         self.driver.remove_export(self.ctx, vol)
-        self.assertEqual(before, len(self.backend.calls))
+        self.assertEqual(before, len(self.backend.paths()))
+
+    def test_create_export_names_the_target_once_switched(self):
+        vol = self.volume(provider_location='node1')
+        mig = self.driver.client.create_migration(vol.name_id, 'node2')
+        self.assertEqual('ACTIVE', mig['phase'])
+        self.assertEqual({'host': 'ctl@dlsm#node2',
+                          'provider_location': 'node2'},
+                         self.driver.create_export(self.ctx, vol,
+                                                   {'host': 'node2'}))
 
     # -- snapshots and clones (proposed backend API) ---------------------------
 
@@ -248,8 +263,8 @@ class DLSMDriverTestCase(base.DriverTestCase):
                                                    self.dest('node2'))
         self.assertTrue(moved)
         self.assertEqual({'provider_location': 'node2'}, update)
-        self.assertEqual('node2', self.bvol(vol)['node'])
         mig = list(self.backend.migrations.values())[0]
+        self.assertEqual('node2', mig['targetNode'])
         self.assertEqual('ACTIVE', mig['phase'])
         self.assertEqual('auto', mig['switchMode'])
 
@@ -331,7 +346,8 @@ class DLSMDriverTestCase(base.DriverTestCase):
                                            self.dest('node2'))
         self.assertTrue(moved)
         self.assertEqual({'provider_location': 'node2'}, update)
-        self.assertEqual('node2', self.bvol(vol)['node'])
+        self.assertEqual('node2', list(
+            self.backend.migrations.values())[0]['targetNode'])
 
 
 class DLSMDriverLocalModeTestCase(base.DriverTestCase):
@@ -352,8 +368,9 @@ class DLSMDriverLocalModeTestCase(base.DriverTestCase):
                           'data': {'device_path':
                                    '/dev/mapper/dlsm-%s' % vol.name_id,
                                    'access_mode': 'rw'}}, conn)
-        self.assertEqual('node2',
-                         self.backend.volumes[vol.name_id]['node'])
+        self.assertEqual(('node2', 'ACTIVE'), tuple(
+            list(self.backend.migrations.values())[0][k]
+            for k in ('targetNode', 'phase')))
 
     def test_local_attach_on_host_without_node_fails(self):
         vol = fake_volume.fake_volume_obj(self.ctx, host=self.host('node1'))

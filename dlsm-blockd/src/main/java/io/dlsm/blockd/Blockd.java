@@ -28,6 +28,7 @@ import io.dlsm.blockd.posix.LibC;
 import io.dlsm.blockd.registration.BackendEvents;
 import io.dlsm.blockd.registration.BackendLink;
 import io.dlsm.blockd.registration.BackendRegistration;
+import io.dlsm.blockd.registration.DiskSpace;
 import io.dlsm.blockd.sink.SinkManager;
 import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
@@ -175,7 +176,7 @@ public final class Blockd implements Closeable {
         registration = new BackendRegistration(backendLink,
                 BackendRegistration.NodeInfo.of(backendLink.nodeName(), apiAddress, nbdAddress).withCapabilities(
                         BackendRegistration.Capabilities.of(kernelDevices == null ? KernelPathMode.USER_SPACE_ONLY
-                                : kernelDevices.mode())));
+                                : kernelDevices.mode())), DiskSpace.of(config.dataDir()));
         registration.start();
     }
 

@@ -108,6 +108,19 @@ class BackendMigrationAgainstBlockdTest {
     }
 
     @Test
+    void nodesReportTheirDataDirectorysFileSystemAsDfSeesIt() throws Exception {
+        java.nio.file.FileStore fs = java.nio.file.Files.getFileStore(tmp.resolve("a"));
+        JsonNode node = ok(backend.call("GET", "/v1/nodes/a", null));
+        assertThat(node.path("capacityBytes").asLong()).isEqualTo(fs.getTotalSpace());
+        assertThat(node.path("freeBytes").asLong()).isPositive().isLessThanOrEqualTo(fs.getTotalSpace());
+        // The same numbers df prints for the directory (statvfs: blocks and blocks available).
+        Process df = new ProcessBuilder("df", "-B1", "--output=size", tmp.resolve("a").toString()).start();
+        String[] lines = new String(df.getInputStream().readAllBytes()).trim().split("\n");
+        assertThat(df.waitFor()).isZero();
+        assertThat(Long.parseLong(lines[lines.length - 1].trim())).isEqualTo(fs.getTotalSpace());
+    }
+
+    @Test
     void abortInPreparedDropsTheSinkAndLeavesTheSourceWritable() throws Exception {
         String id = created(backend.call("POST", "/v1/migrations",
                 Map.of("volume", "vol", "targetNode", "b", "switchMode", "manual"))).path("id").asText();
@@ -148,6 +161,57 @@ class BackendMigrationAgainstBlockdTest {
         assertThat(b.call("GET", "/v1/sinks/vol", null).status()).isEqualTo(404);
         assertThat(a.call("GET", "/v1/volumes/vol", null).body().path("fenced").asBoolean()).isFalse();
         assertThat(ok(backend.call("GET", "/v1/volumes/vol", null)).path("node").asText()).isEqualTo("a");
+        assertContent(a);
+    }
+
+    /**
+     * Nova's "abort after the switch": the guest dropped its source connection and reconnected
+     * to the source while the switch had it fenced, so NBD told it the export is read-only (for
+     * the whole connection). After the abort copied the destination's writes back and unfenced
+     * the source, blockd disconnects that client so it reconnects writable; before, it refused
+     * its own writes ("server does not support write operations") until it was restarted.
+     */
+    @Test
+    void aGuestThatReconnectedToItsFencedSourceWritesAgainAfterTheAbort() throws Exception {
+        // Throttled: the copy must not finish (and commit) before Nova's abort.
+        String id = created(backend.call("POST", "/v1/migrations", Map.of("volume", "vol", "targetNode", "b",
+                "switchMode", "manual", "bandwidthBytesPerSecond", 16 * 1024))).path("id").asText();
+        assertThat(ok(backend.call("POST", "/v1/migrations/" + id + "/switch", null)).path("phase").asText())
+                .isEqualTo("ACTIVE");
+        try (NbdClient onB = connect(b, "vol")) {
+            assertThat(onB.readOnly()).as("the sink's export is writable once ACTIVE").isFalse();
+            write(onB, 7 * MIB + 11, pattern(50_000, 6));
+            onB.flush();
+        }
+        NbdClient back = connect(a, "vol");
+        assertThat(back.readOnly()).as("the fenced source is offered read-only").isTrue();
+
+        assertThat(ok(backend.call("POST", "/v1/migrations/" + id + "/abort", null)).path("phase").asText())
+                .isEqualTo("ABORTED");
+
+        awaitDisconnectedByTheServer(back);
+        try (NbdClient again = connect(a, "vol")) {
+            assertThat(again.readOnly()).isFalse();
+            write(again, 9 * MIB, pattern(4096, 7));
+            again.flush();
+        }
+        assertContent(a);
+    }
+
+    @Test
+    void unfenceDisconnectsOnlyTheClientsToldTheVolumeWasReadOnly() throws Exception {
+        NbdClient writer = connect(a, "vol");
+        assertThat(a.call("POST", "/v1/volumes/vol/fence", null).status()).isEqualTo(200);
+        NbdClient duringFence = connect(a, "vol");
+        assertThat(duringFence.readOnly()).isTrue();
+
+        assertThat(a.call("POST", "/v1/volumes/vol/unfence", null).status()).isEqualTo(200);
+
+        awaitDisconnectedByTheServer(duringFence);
+        // The client that negotiated a writable export before the fence keeps its connection.
+        write(writer, 2 * MIB, pattern(8192, 8));
+        writer.flush();
+        writer.close();
         assertContent(a);
     }
 
@@ -250,6 +314,18 @@ class BackendMigrationAgainstBlockdTest {
         });
         assertThat(a.call("GET", "/v1/volumes/vol", null).status()).as("source copy deleted").isEqualTo(404);
         assertThat(b.call("GET", "/v1/volumes/vol", null).status()).isEqualTo(200);
+    }
+
+    private void awaitDisconnectedByTheServer(NbdClient c) throws Exception {
+        await("the read-only client was disconnected", () -> {
+            try {
+                c.read(0, ByteBuffer.allocate(512));
+                return false;
+            } catch (java.io.IOException e) {
+                return true;
+            }
+        });
+        c.close();
     }
 
     private String phaseOf(String id) {

@@ -79,17 +79,20 @@ public final class BackendRegistration implements AutoCloseable {
     private final BackendLink link;
     private final URI backend;
     private final NodeInfo node;
+    private final DiskSpace.Probe space;
     private final ScheduledExecutorService scheduler;
     private volatile boolean registered;
     private volatile String lastFailure;
 
-    public BackendRegistration(BackendLink link, NodeInfo node) {
+    /** {@code space}: the data directory's file system, reported at registration and every heartbeat. */
+    public BackendRegistration(BackendLink link, NodeInfo node, DiskSpace.Probe space) {
         if (!link.nodeName().equals(node.name())) {
             throw new IllegalArgumentException("node " + node.name() + " registering over the link of " + link.nodeName());
         }
         this.link = link;
         this.backend = link.backend();
         this.node = node;
+        this.space = space;
         this.scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "backend-heartbeat");
             t.setDaemon(true);
@@ -112,7 +115,8 @@ public final class BackendRegistration implements AutoCloseable {
             if (!registered) {
                 register();
             } else {
-                int status = link.send("POST", "/v1/nodes/" + node.name() + "/heartbeat", null);
+                int status = link.send("POST", "/v1/nodes/" + node.name() + "/heartbeat",
+                        space.probe().orElse(null));
                 if (status == 404 || status == 401) {
                     // 401: an operator reset this node's credential; registering binds it again.
                     log.warn("backend {} does not know node {}{} any more; registering again", backend, node.name(),
@@ -150,6 +154,10 @@ public final class BackendRegistration implements AutoCloseable {
         body.put("nbdPort", node.nbdPort());
         body.put("capabilities", node.capabilities());
         link.apiToken().ifPresent(t -> body.put("apiToken", t));
+        space.probe().ifPresent(s -> {
+            body.put("capacityBytes", s.capacityBytes());
+            body.put("freeBytes", s.freeBytes());
+        });
         BackendLink.Answer a = link.sendWithCredential("POST", "/v1/nodes", body);
         String how = "its credential";
         if (a.status() == 401) {

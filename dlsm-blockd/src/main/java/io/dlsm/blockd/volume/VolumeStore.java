@@ -255,6 +255,9 @@ public final class VolumeStore implements Closeable {
             throw storageFailure("change access of volume '" + name + "'", ex);
         }
         e.export().gate().setReadOnly(readOnly);
+        if (!readOnly) {
+            reopenReadOnlyClients(e.export(), name, "made writable");
+        }
         volumes.put(name, e.with(rec));
         return view(volumes.get(name));
     }
@@ -359,6 +362,7 @@ public final class VolumeStore implements Closeable {
             }
             direct = directWriters.get(name);
             log.info("unfenced volume {}", name);
+            reopenReadOnlyClients(e.export(), name, "unfenced");
             v = view(volumes.get(name));
         }
         if (direct != null) {
@@ -369,6 +373,15 @@ public final class VolumeStore implements Closeable {
             }
         }
         return v;
+    }
+
+    private static void reopenReadOnlyClients(Export export, String name, String why) {
+        int n = export.reopenReadOnlyClients("volume " + name + " is writable again (" + why
+                + "): reconnect to write");
+        if (n > 0) {
+            log.info("volume {} {}: {} client(s) told it was read-only disconnected to reconnect writable", name,
+                    why, n);
+        }
     }
 
     /**

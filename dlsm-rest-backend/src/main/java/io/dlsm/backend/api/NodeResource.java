@@ -5,6 +5,7 @@ import io.dlsm.backend.migration.Migration;
 import io.dlsm.backend.migration.MigrationService;
 import io.dlsm.backend.node.Node;
 import io.dlsm.backend.node.NodeEvent;
+import io.dlsm.backend.node.NodeHeartbeat;
 import io.dlsm.backend.node.NodeRegistration;
 import io.dlsm.backend.node.NodeRegistry;
 import jakarta.inject.Inject;
@@ -67,12 +68,21 @@ public final class NodeResource {
         return nodes.resetCredential(name);
     }
 
-    /** No body needed; one is accepted and ignored so blockd versions may send stats later. */
+    /** No body needed (older blockd sends none); a body of another type is ignored. */
     @POST
     @Path("{name}/heartbeat")
     @Consumes(MediaType.WILDCARD)
     public Response heartbeat(@PathParam("name") String name) {
-        nodes.heartbeat(name);
+        nodes.heartbeat(name, null);
+        return Response.noContent().build();
+    }
+
+    /** A heartbeat with the node's current disk space, which pools and placement follow. */
+    @POST
+    @Path("{name}/heartbeat")
+    @Consumes(MediaType.APPLICATION_JSON)
+    public Response heartbeat(@PathParam("name") String name, NodeHeartbeat body) {
+        nodes.heartbeat(name, body);
         return Response.noContent().build();
     }
 

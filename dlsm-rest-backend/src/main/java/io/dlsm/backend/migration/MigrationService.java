@@ -80,6 +80,7 @@ public final class MigrationService {
                 : Names.requireNonNegative("bandwidthBytesPerSecond", r.bandwidthBytesPerSecond());
         SwitchMode mode = r.switchMode() == null ? SwitchMode.AUTO : r.switchMode();
         Migration m;
+        ReentrantLock lock;
         synchronized (createLock) {
             Volume v = volumes.get(volumeName);
             if (v.state() == VolumeState.MIGRATING) {
@@ -112,17 +113,26 @@ public final class MigrationService {
             }
             m = new Migration(UUID.randomUUID().toString(), volumeName, v.node(), targetName,
                     MigrationPhase.PREPARED, mode, bandwidth, PendingAction.PREPARE, false, clock.instant(),
-                    clock.instant(), null, MigrationProgress.none(0));
-            save(m);
-            volumes.markMigrating(volumeName, m.id());
+                    clock.instant(), null, MigrationProgress.none(0), false);
+            // Locked before it is published: the watcher sees an unfinished migration at once and
+            // would otherwise prepare it too (one migration, two "prepared" steps and log lines).
+            lock = lockOf(m.id());
+            lock.lock();
+            try {
+                save(m);
+                volumes.markMigrating(volumeName, m.id());
+            } catch (RuntimeException e) {
+                lock.unlock();
+                throw e;
+            }
         }
         LOG.info("migration {}: volume {} from {} to {} ({} switch)", m.id(), volumeName, m.sourceNode(), targetName,
                 mode.wire());
-        ReentrantLock lock = lockOf(m.id());
-        lock.lock();
         try {
             try {
-                prepare(m);
+                if (current(m.id()).pendingAction() == PendingAction.PREPARE) {
+                    prepare(current(m.id()));
+                }
             } catch (RuntimeException e) {
                 rollBack(m.id(), e);
                 if (e instanceof NodeCallException nce && nce.rejected()) {
@@ -209,12 +219,15 @@ public final class MigrationService {
     /**
      * Stops the migration; the volume stays on (or goes back to) the source. After ACTIVE the
      * target's sink copies the regions written there back to the source before it is dropped.
+     * A sink dm-clone copies cannot do that (nobody knows which regions the VM wrote past it):
+     * its migration goes on and is marked {@code migrateBack}, so that once COMMITTED the
+     * volume migrates back to the source by itself. Either way the volume ends on the source.
      */
     public Migration abort(String id) {
         get(id);
         return locked(id, () -> {
             Migration m = current(id);
-            if (m.phase() == MigrationPhase.ABORTED || m.phase() == MigrationPhase.FAILED) {
+            if (m.phase() == MigrationPhase.ABORTED || m.phase() == MigrationPhase.FAILED || m.migrateBack()) {
                 return m;
             }
             if (m.phase() == MigrationPhase.COMMITTED) {
@@ -270,6 +283,7 @@ public final class MigrationService {
             case SWITCH -> doSwitch(m);
             case ABORT, ROLLBACK -> undo(m);
             case DELETE_SOURCE -> deleteSource(m);
+            case MIGRATE_BACK -> migrateBack(m);
             case NONE -> {
                 return poll(m);
             }
@@ -491,15 +505,54 @@ public final class MigrationService {
                 .withProgress(m.progress().completed()));
         volumes.finishMigration(m.volume(), m.id(), m.targetNode());
         LOG.info("migration {}: COMMITTED, volume {} is on {}", m.id(), m.volume(), m.targetNode());
-        deleteSource(done);
+        try {
+            deleteSource(done);
+        } catch (RuntimeException e) {
+            // The commit stands; the source copy goes at a later round (DELETE_SOURCE is pending),
+            // e.g. once a client still connected to it has left. Not the caller's failure.
+            noteError(m.id(), e);
+        }
     }
 
     private void deleteSource(Migration m) {
         Node source = node(m.sourceNode());
         client.closeMigrationExport(source, m.volume());
         client.deleteVolume(source, m.volume());
-        save(m.withPending(PendingAction.NONE, clock.instant()).withError(null));
+        Migration next = save(m.withPending(m.migrateBack() ? PendingAction.MIGRATE_BACK : PendingAction.NONE,
+                clock.instant()).withError(null));
         LOG.info("migration {}: source copy of {} deleted from {}", m.id(), m.volume(), source.name());
+        if (next.migrateBack()) {
+            migrateBack(next);
+        }
+    }
+
+    /**
+     * The abort this migration was asked for, completed the only way a dm-clone sink allows: a
+     * new migration of the volume back to the source node, switched at once (the instance runs
+     * on the source, nothing writes on the target). Idempotent: a migration back already
+     * under way, or the volume already back, ends the step.
+     */
+    private void migrateBack(Migration m) {
+        Volume v = volumes.get(m.volume());
+        Migration back = null;
+        if (v.state() == VolumeState.MIGRATING) {
+            Migration other = migrations.get(v.migrationId());
+            if (other == null || !other.targetNode().equals(m.sourceNode())) {
+                throw new ConflictException("migration " + m.id() + " cannot migrate volume '" + m.volume()
+                        + "' back to '" + m.sourceNode() + "': it is being migrated by " + v.migrationId(),
+                        Map.of("migrationId", m.id(), "volume", m.volume()));
+            }
+            back = other;
+        } else if (!v.node().equals(m.sourceNode())) {
+            back = create(new MigrationRequest(m.volume(), m.sourceNode(), m.bandwidthBytesPerSecond(),
+                    SwitchMode.MANUAL)).migration();
+        }
+        if (back != null && back.phase() == MigrationPhase.PREPARED) {
+            back = switchNow(back.id());
+        }
+        save(m.withPending(PendingAction.NONE, clock.instant()));
+        LOG.info("migration {}: volume {} migrates back to {}{}", m.id(), m.volume(), m.sourceNode(),
+                back == null ? " (it is there already)" : " by migration " + back.id() + ", " + back.phase());
     }
 
     /**
@@ -514,10 +567,21 @@ public final class MigrationService {
         try {
             aborted = client.abortSink(target, m.volume());
         } catch (NodeCallException e) {
-            if (e.nodeStatus() == 409 && client.getSink(target, m.volume())
-                    .map(s -> s.state().equals("COMMITTED")).orElse(false)) {
+            Optional<String> sinkState = e.nodeStatus() == 409
+                    ? client.getSink(target, m.volume()).map(BlockdSink::state) : Optional.empty();
+            if (sinkState.filter("COMMITTED"::equals).isPresent()) {
                 commit(m.withPending(PendingAction.NONE, clock.instant())
                         .withError("abort came too late: the target had already committed"));
+                return;
+            }
+            if (m.pendingAction() == PendingAction.ABORT
+                    && sinkState.filter(s -> s.matches("ACTIVE|DEGRADED|HYDRATED")).isPresent()) {
+                // The target refuses to copy back (dm-clone copies it): finish, then migrate back.
+                save(m.withPending(PendingAction.NONE, clock.instant()).withMigrateBack(clock.instant())
+                        .withError(null));
+                LOG.info("migration {}: node {} cannot copy the writes made there back ({}); the migration "
+                        + "completes and volume {} then migrates back to {}", m.id(), target.name(), e.getMessage(),
+                        m.volume(), m.sourceNode());
                 return;
             }
             throw e;

@@ -15,5 +15,10 @@ public enum PendingAction {
     /** Same as ABORT, after a failed prepare: ends FAILED. */
     ROLLBACK,
     /** COMMITTED: close the migration export and delete the source copy. */
-    DELETE_SOURCE
+    DELETE_SOURCE,
+    /**
+     * COMMITTED with {@link Migration#migrateBack()}: start a migration of the volume back to
+     * this migration's source node and switch it (nobody writes on the target any more).
+     */
+    MIGRATE_BACK
 }

@@ -17,6 +17,12 @@ public record Node(String name, String apiUrl, String nbdHost, int nbdPort, Node
                 capabilities, nodeAuth, backendAuth);
     }
 
+    /** The node's data directory's file system as its latest heartbeat reported it. */
+    public Node withSpace(Long capacity, Long free) {
+        return new Node(name, apiUrl, nbdHost, nbdPort, state, lastHeartbeat, capacity, free, capabilities,
+                nodeAuth, backendAuth);
+    }
+
     public Node heartbeatAt(Instant when) {
         return new Node(name, apiUrl, nbdHost, nbdPort, NodeState.UP, when, capacityBytes, freeBytes, capabilities,
                 nodeAuth, backendAuth);

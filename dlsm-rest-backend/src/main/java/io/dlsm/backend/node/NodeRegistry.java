@@ -76,6 +76,7 @@ public final class NodeRegistry {
         if (r.nbdPort() == null || r.nbdPort() < 1 || r.nbdPort() > 65_535) {
             throw new BadRequestException("nbdPort", "nbdPort must be 1-65535, got " + r.nbdPort());
         }
+        requireSpace(r.capacityBytes(), r.freeBytes());
         Capabilities caps = r.capabilities() == null ? Capabilities.NBD_ONLY : r.capabilities();
         Optional<NodeKeys.NodeKey> key = keys.get(name);
         String bound = key.map(NodeKeys.NodeKey::credentialSha256).orElse(null);
@@ -148,10 +149,19 @@ public final class NodeRegistry {
         return NodeKeys.sha256Hex(r.credential().strip());
     }
 
-    /** 404 for an unknown node tells blockd to register again (e.g. after a lost state dir). */
-    public synchronized void heartbeat(String name) {
+    /**
+     * 404 for an unknown node tells blockd to register again (e.g. after a lost state dir).
+     * {@code space}, when given, replaces the disk space the node reported before.
+     */
+    public synchronized void heartbeat(String name, NodeHeartbeat space) {
         Node node = get(name);
+        if (space != null) {
+            requireSpace(space.capacityBytes(), space.freeBytes());
+        }
         Node beat = node.heartbeatAt(clock.instant());
+        if (space != null && space.capacityBytes() != null) {
+            beat = beat.withSpace(space.capacityBytes(), space.freeBytes());
+        }
         store.put(KIND, name, beat);
         nodes.put(name, beat);
         if (node.state() == NodeState.DOWN) {
@@ -198,6 +208,21 @@ public final class NodeRegistry {
                 nodes.put(node.name(), down);
                 LOG.warn("node {} is DOWN: no heartbeat since {}", node.name(), node.lastHeartbeat());
             }
+        }
+    }
+
+    /** Both or neither, non-negative, free within capacity: what a file system can report. */
+    private static void requireSpace(Long capacity, Long free) {
+        if (capacity == null && free == null) {
+            return;
+        }
+        if (capacity == null || free == null) {
+            throw new BadRequestException(capacity == null ? "capacityBytes" : "freeBytes",
+                    "capacityBytes and freeBytes come together (the data directory's file system)");
+        }
+        if (capacity < 0 || free < 0 || free > capacity) {
+            throw new BadRequestException("freeBytes", "need 0 <= freeBytes <= capacityBytes, got freeBytes " + free
+                    + " and capacityBytes " + capacity);
         }
     }
 

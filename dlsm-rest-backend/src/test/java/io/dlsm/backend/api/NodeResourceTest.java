@@ -51,6 +51,39 @@ class NodeResourceTest extends ApiTestSupport {
     }
 
     @Test
+    void spaceComesWithTheRegistrationAndFollowsEveryHeartbeat() {
+        Map<String, Object> reg = new java.util.HashMap<>(registration("n1", 7000));
+        reg.put("capacityBytes", 100L << 30);
+        reg.put("freeBytes", 60L << 30);
+        post("/v1/nodes", reg).close();
+        assertThat(target("/v1/nodes/n1").request().get(Map.class)).containsEntry("capacityBytes", 100L << 30)
+                .containsEntry("freeBytes", 60L << 30);
+
+        assertThat(post("/v1/nodes/n1/heartbeat", Map.of("capacityBytes", 100L << 30, "freeBytes", 59L << 30))
+                .getStatus()).isEqualTo(204);
+        assertThat(target("/v1/nodes/n1").request().get(Map.class)).containsEntry("freeBytes", 59L << 30);
+        // A heartbeat without a body (an older blockd) keeps what the node said last.
+        post("/v1/nodes/n1/heartbeat", null).close();
+        assertThat(target("/v1/nodes/n1").request().get(Map.class)).containsEntry("freeBytes", 59L << 30);
+    }
+
+    @Test
+    void impossibleSpaceIsRefusedNamingTheField() {
+        post("/v1/nodes", registration("n1", 7000)).close();
+        Response more = post("/v1/nodes/n1/heartbeat", Map.of("capacityBytes", 10, "freeBytes", 11));
+        assertThat(more.getStatus()).isEqualTo(400);
+        assertThat(more.readEntity(Map.class).get("details")).isEqualTo(Map.of("field", "freeBytes"));
+        Response half = post("/v1/nodes/n1/heartbeat", Map.of("freeBytes", 1));
+        assertThat(half.getStatus()).isEqualTo(400);
+        assertThat(half.readEntity(Map.class).get("details")).isEqualTo(Map.of("field", "capacityBytes"));
+        Map<String, Object> reg = new java.util.HashMap<>(registration("n2", 7100));
+        reg.put("capacityBytes", -1L);
+        reg.put("freeBytes", 0L);
+        assertThat(post("/v1/nodes", reg).getStatus()).isEqualTo(400);
+        assertThat(target("/v1/nodes/n1").request().get(Map.class)).containsEntry("state", "UP");
+    }
+
+    @Test
     void unknownNodeIs404() {
         assertThat(post("/v1/nodes/ghost/heartbeat", null).getStatus()).isEqualTo(404);
         assertThat(target("/v1/nodes/ghost").request().get().getStatus()).isEqualTo(404);

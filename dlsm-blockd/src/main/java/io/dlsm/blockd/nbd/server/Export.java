@@ -105,12 +105,35 @@ public final class Export {
 
     /** Returns whether the connection counts as a writer (it was offered a writable export). */
     boolean attach(NbdConnection connection) {
-        connections.add(connection);
         boolean writer = !privileged && !readOnly();
+        connection.offeredWrites(writer);
+        connections.add(connection);
         if (writer) {
             gate.writerAttached();
         }
         return writer;
+    }
+
+    /**
+     * The export has just become writable (unfenced, or made read-write): clients that were
+     * told it is read-only keep that for their whole connection (NBD negotiates flags once)
+     * and would refuse their own writes forever, so they are disconnected to reconnect and
+     * learn it. A guest that reconnected to its source while a migration had it fenced, and
+     * stays there after the migration was aborted, gets its disk back writable this way.
+     * Returns how many were disconnected; none while the export is still read-only.
+     */
+    public int reopenReadOnlyClients(String reason) {
+        if (readOnly()) {
+            return 0;
+        }
+        int n = 0;
+        for (NbdConnection c : connections) {
+            if (!c.offeredWrites()) {
+                c.disconnect(reason);
+                n++;
+            }
+        }
+        return n;
     }
 
     void detach(NbdConnection connection, boolean writer) {

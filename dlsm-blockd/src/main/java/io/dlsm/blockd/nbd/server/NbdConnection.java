@@ -104,6 +104,8 @@ public final class NbdConnection implements Runnable {
     private volatile Session session;
     /** The client said NBD_CMD_DISC: an orderly end, which TLS closes with close_notify. */
     private boolean disconnectRequested;
+    /** False until attached, and for a client told the export is read-only. */
+    private volatile boolean offeredWrites;
 
     NbdConnection(SocketChannel ch, ExportRegistry exports, Executor workers, BufferPool buffers,
                   MemoryBudget memory, NbdLimits limits, Optional<NodeTls> tls, Consumer<NbdConnection> onClose) {
@@ -166,6 +168,15 @@ public final class NbdConnection implements Runnable {
     }
 
     /** Closes the socket; the reader and any pending replies fail and the connection ends. */
+    /** Whether the handshake offered this client a writable export (set when it attaches). */
+    void offeredWrites(boolean writable) {
+        offeredWrites = writable;
+    }
+
+    boolean offeredWrites() {
+        return offeredWrites;
+    }
+
     public void disconnect(String reason) {
         log.info("{}: disconnecting: {}", peer, reason);
         closeQuietly();
