@@ -18,7 +18,7 @@ class EtcdConfigTest {
     Path dir;
 
     private static BackendConfig load(EtcdFlags etcd) throws ConfigException {
-        return ConfigLoader.load(new CliOptions(null, Path.of("s"), null, null, null, etcd));
+        return ConfigLoader.load(new CliOptions(null, Path.of("s"), null, null, null, null, etcd));
     }
 
     private static EtcdFlags endpoints(String urls) {
