@@ -13,6 +13,7 @@ import io.etcd.jetcd.op.Op;
 import io.etcd.jetcd.options.DeleteOption;
 import io.etcd.jetcd.options.GetOption;
 import io.etcd.jetcd.options.PutOption;
+import io.grpc.Status;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -155,7 +156,16 @@ public final class EtcdStateStore implements StateStore {
 
     private TxnResponse write(Kind<?> kind, String id, String key, byte[] sent, Op op) {
         String what = kind.name() + "/" + id;
-        resolveUncertain(what, key);
+        byte[] lost = resolveUncertain(what, key);
+        return write(kind, id, key, sent, op, what, lost);
+    }
+
+    /**
+     * @param lost what a write whose answer was lost sent, or null: the client may still deliver
+     *             that request after the read-back (it retries on reconnect); its transaction is
+     *             conditional like every other, so if it lands it is this backend's own write
+     */
+    private TxnResponse write(Kind<?> kind, String id, String key, byte[] sent, Op op, String what, byte[] lost) {
         Long seen = revisions.get(key);
         Cmp unchanged = seen == null
                 ? new Cmp(bytes(key), Cmp.Op.EQUAL, CmpTarget.version(0))
@@ -181,6 +191,9 @@ public final class EtcdStateStore implements StateStore {
             return r;
         }
         List<KeyValue> now = r.getGetResponses().isEmpty() ? List.of() : r.getGetResponses().get(0).getKvs();
+        if (lost != null && adoptIfOwn(key, lost, now.stream().findFirst())) {
+            return write(kind, id, key, sent, op, what, null);
+        }
         Optional<Long> current = now.stream().findFirst().map(KeyValue::getModRevision);
         boolean recordUnchanged = seen == null ? current.isEmpty() : current.equals(Optional.of(seen));
         if (recordUnchanged) {
@@ -194,20 +207,32 @@ public final class EtcdStateStore implements StateStore {
                 + "reload the state (restart this backend, or let the current leader act)");
     }
 
-    /** Settles a write whose answer was lost: adopt it if etcd holds what it sent. */
-    private void resolveUncertain(String what, String key) {
+    /**
+     * Settles a write whose answer was lost: adopt it if etcd holds what it sent. Returns what
+     * it sent (null if nothing was uncertain), since it may still land later.
+     */
+    private byte[] resolveUncertain(String what, String key) {
         byte[] sent = uncertain.get(key);
         if (sent == null) {
-            return;
+            return null;
         }
         GetResponse r = call("read back " + what, () -> client.getKVClient().get(bytes(key)));
-        Optional<KeyValue> kv = r.getKvs().stream().findFirst();
-        if (sent == DELETED && kv.isEmpty()) {
-            revisions.remove(key);
-        } else if (kv.isPresent() && Arrays.equals(kv.get().getValue().getBytes(), sent)) {
-            revisions.put(key, kv.get().getModRevision());
-        }
+        adoptIfOwn(key, sent, r.getKvs().stream().findFirst());
         uncertain.remove(key);
+        return sent;
+    }
+
+    /** True if etcd holds exactly what this backend's lost write sent: its revision is ours. */
+    private boolean adoptIfOwn(String key, byte[] sent, Optional<KeyValue> kv) {
+        if (sent == DELETED && kv.isEmpty()) {
+            return revisions.remove(key) != null;
+        }
+        if (sent != DELETED && kv.isPresent() && Arrays.equals(kv.get().getValue().getBytes(), sent)
+                && !Optional.ofNullable(revisions.get(key)).equals(Optional.of(kv.get().getModRevision()))) {
+            revisions.put(key, kv.get().getModRevision());
+            return true;
+        }
+        return false;
     }
 
     private <R> R call(String what, Supplier<CompletableFuture<R>> request) {
@@ -224,14 +249,26 @@ public final class EtcdStateStore implements StateStore {
             throw new StateStoreUnavailableException("interrupted while waiting for etcd to " + what, e);
         } catch (ExecutionException e) {
             Throwable cause = e.getCause();
-            if (cause instanceof EtcdException ee
-                    && (ee.getErrorCode() == io.etcd.jetcd.common.exception.ErrorCode.UNAVAILABLE
-                    || ee.getErrorCode() == io.etcd.jetcd.common.exception.ErrorCode.DEADLINE_EXCEEDED)) {
-                throw new StateStoreUnavailableException("etcd is unavailable for " + what + ": " + ee.getMessage()
-                        + "; nothing is acknowledged, retry later", ee);
+            if (lostConnection(cause)) {
+                throw new StateStoreUnavailableException("etcd is unavailable for " + what + ": " + cause.getMessage()
+                        + "; nothing is acknowledged, retry later", cause);
             }
             throw new StateStoreException("etcd refused to " + what + ": " + cause, cause);
         }
+    }
+
+    /**
+     * The connection failed under the request (etcd down, no quorum, the channel closed while the
+     * call was in flight): its outcome is unknown, unlike a refusal etcd itself answered.
+     */
+    private static boolean lostConnection(Throwable cause) {
+        if (cause instanceof EtcdException ee) {
+            return ee.getErrorCode() == io.etcd.jetcd.common.exception.ErrorCode.UNAVAILABLE
+                    || ee.getErrorCode() == io.etcd.jetcd.common.exception.ErrorCode.DEADLINE_EXCEEDED;
+        }
+        Status.Code code = Status.fromThrowable(cause).getCode();
+        return code == Status.Code.UNAVAILABLE || code == Status.Code.DEADLINE_EXCEEDED
+                || code == Status.Code.CANCELLED || code == Status.Code.UNKNOWN;
     }
 
     private static ByteSequence bytes(String s) {
