@@ -201,7 +201,8 @@ hydrate() { # hydrate PAIR ROUND -> MB/s
     done
     t1=$(now)
     api "${!b}" POST "/v1/sinks/$name/abort" >/dev/null
-    rm -f "$WORK/${pair}B/sinks/$name".* 2>/dev/null || true
+    # The aborted sink leaves its files behind; the next round reuses the name. rm -f ignores none found.
+    rm -f "$WORK/${pair}B/sinks/$name".*
     mbps "$HSIZE" "$t0" "$t1"
 }
 for ((r = 1 - WARMUP; r <= ROUNDS; r++)); do
